@@ -1,0 +1,122 @@
+/* store.h - where the decision rules' state lives, behind one interface.
+ *
+ * The store does not offer get/set: it applies rules 2-4 (backoff, source_rate,
+ * user_rate/user_cap) and the trust/clean classification atomically, so that
+ * the Redis store can do the same in one Lua script and a differential test can
+ * hold both equal. Rule 1 (lists) and rule 5 (host slots, queues) stay in the
+ * governor; the store is told which classes have a free host slot.
+ *
+ * Time: `now` is wall-clock ms (ag_wall_ms, or Redis TIME, or an injected test
+ * clock) because holds and trust must survive a restart.
+ */
+#ifndef GOV_STORE_H
+#define GOV_STORE_H
+
+#include <stdint.h>
+#include "ag_conf.h"
+#include "ag_wire.h"
+
+enum gov_rule {
+	GOV_RULE_NONE = 0,
+	GOV_RULE_DENYLIST,    /* "deny" */
+	GOV_RULE_ALLOWLIST,   /* "allow" */
+	GOV_RULE_BACKOFF,     /* "backoff" */
+	GOV_RULE_SOURCE_RATE, /* "source_rate" */
+	GOV_RULE_USER_RATE,   /* "user_rate" */
+	GOV_RULE_USER_CAP,    /* "user_cap": user-wide hold for untrusted sources */
+	GOV_RULE_SHED,        /* "shed" */
+	GOV_RULE_COUNT,
+};
+
+/* "deny", "allow", "backoff", "source_rate", "user_rate", "user_cap", "shed",
+ * "none"; never NULL. */
+const char *gov_rule_name(int rule);
+
+/* A normalised attempt as the rules see it. Strings are borrowed. */
+struct gov_attempt {
+	const char *user;      /* folded to lower case when fold_case */
+	const char *source;    /* ag_source.key */
+	const char *agg;       /* ag_source.agg */
+	int allowlisted;       /* rule 1 matched an allow entry: skip rules 3-4, class clean */
+	int user_socket;       /* came on the user socket: never creates trust, never
+	                          touches user-wide state (user_rate, user_cap) */
+};
+
+#define GOV_NOSLOT 4           /* verdict: allowed by the rules, but no host slot for its class */
+#define GOV_MAX_STEPS 8
+#define GOV_DETAIL_MAX 120
+
+/* One rule's verdict, for explain. */
+struct gov_step {
+	int rule;                     /* enum gov_rule */
+	int verdict;                  /* AG_V_ALLOW or AG_V_DENY; 0 = skipped */
+	int64_t retry_ms;
+	char detail[GOV_DETAIL_MAX];  /* "failures=4 hold_until=...", "skipped: trusted" */
+};
+
+struct gov_decision {
+	int verdict;       /* AG_V_ALLOW, AG_V_DENY or GOV_NOSLOT */
+	int rule;          /* the rule that denied; GOV_RULE_NONE when allowed */
+	int64_t retry_ms;  /* > 0 when denied */
+	int klass;         /* enum ag_class the attempt belongs to */
+	int trusted;       /* the (user, source) pair is trusted */
+	int nsteps;
+	struct gov_step steps[GOV_MAX_STEPS];
+};
+
+enum gov_decide_mode {
+	GOV_CHECK = 0,   /* explain / precheck: change nothing */
+	GOV_COMMIT = 1,  /* admit if allowed and a slot is free: spend tokens, count a provisional failure */
+};
+
+/* Internal outcome: the connection closed, or the lease ran out, without a report. */
+#define GOV_OUT_ABANDON 5
+
+enum gov_reset_scope { GOV_RESET_USER = 1, GOV_RESET_SOURCE, GOV_RESET_PAIR, GOV_RESET_ALL };
+
+struct gov_store_ops {
+	const char *name;
+	/* Applies rules 2-4 to *at at time now. In GOV_COMMIT mode, when every
+	 * rule allows and bit (1u << klass) of slot_mask is set, spends the rate
+	 * tokens and counts a provisional failure on the pair (verdict ALLOW);
+	 * when the rules allow but the class has no slot, verdict GOV_NOSLOT and
+	 * nothing changes; a denial changes nothing. GOV_CHECK never changes
+	 * anything. *out is cleared first. Returns 0 or an AG_ERR_* code (the
+	 * store failed: no decision). */
+	int (*decide)(void *ctx, const struct gov_attempt *at, int64_t now, int mode,
+	              unsigned slot_mask, struct gov_decision *out);
+	/* Applies the outcome (enum ag_outcome or GOV_OUT_ABANDON) of an attempt
+	 * that decide() admitted. jitter_pm in [-200, 200] (permille) is applied to
+	 * a new backoff or cap hold. AG_OUT_PASS changes nothing in the store. */
+	int (*report)(void *ctx, const struct gov_attempt *at, int outcome, int64_t now, int jitter_pm);
+	/* Clears state: a user (failures, rates, cap, trust), a source (rate,
+	 * failures of its pairs and aggregate), a pair (backoff, trust), or all.
+	 * AG_ERR_NOTFOUND when there was nothing to clear. */
+	int (*reset)(void *ctx, int scope, const char *user, const char *source);
+	/* Writes a human-readable key=value description of what is stored for a
+	 * user, a source or a pair into buf (for explain/show). */
+	int (*describe)(void *ctx, const char *user, const char *source, const char *agg,
+	                int64_t now, char *buf, size_t cap);
+	/* Persists to / restores from a file (memory store); NULL when not applicable. */
+	int (*save)(void *ctx, const char *path);
+	int (*load)(void *ctx, const char *path, int64_t now);
+	/* Counts for status: tracked entries, trusted pairs. */
+	void (*counts)(void *ctx, int64_t *tracked, int64_t *trusted);
+	void (*destroy)(void *ctx);
+};
+
+struct gov_store {
+	const struct gov_store_ops *ops;
+	void *ctx;
+};
+
+/* Creates the memory store from the [limits] and [store] options (the conf
+ * is borrowed and must outlive the store; on reload call gov_store_mem_reconf). */
+int gov_store_mem_new(const struct ag_conf *conf, struct gov_store *out)
+	__attribute__((warn_unused_result));
+void gov_store_mem_reconf(struct gov_store *s, const struct ag_conf *conf);
+
+/* Calls destroy; NULL-safe. */
+void gov_store_free(struct gov_store *s);
+
+#endif

@@ -1,0 +1,162 @@
+/* ag_conf.h - the option table and the configuration it fills.
+ *
+ * One table (ag_options) spells, documents and validates every key of the
+ * config file (authguard.conf, INI), of the PAM module's arguments, and the
+ * values the CLI accepts. Parsing is strict: a bad value is an error that
+ * names where it came from, never a silent default.
+ */
+#ifndef AG_CONF_H
+#define AG_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "ag_addr.h"
+
+#define AG_ERRBUF 256
+
+enum ag_opt_type {
+	AG_T_STRING,   /* free text */
+	AG_T_PATH,     /* absolute path */
+	AG_T_GROUP,    /* group name, resolved to a gid when loaded */
+	AG_T_UINT,     /* decimal integer in [min, max] */
+	AG_T_DURATION, /* integer + unit ms|s|m|h|d (unit required), stored in ms */
+	AG_T_MSEC,     /* as DURATION, but a bare integer means ms (module args) */
+	AG_T_RATE,     /* N/s, N/min, N/h */
+	AG_T_PERCENT,  /* integer 0..100 with optional trailing % */
+	AG_T_BOOL,     /* yes|no|true|false|on|off|1|0 */
+	AG_T_ENUM,     /* one of the words in ag_option.words */
+	AG_T_FLAG,     /* module argument without a value: sets the int to 1 (or 0, see flag_value) */
+	AG_T_LIST,     /* [lists] allow/deny: "CIDR [until YYYY-MM-DDTHH:MM:SSZ]", repeatable */
+};
+
+enum ag_opt_scope {
+	AG_SCOPE_CONF = 1,   /* authguard.conf: struct ag_conf */
+	AG_SCOPE_PAM = 2,    /* module argument: struct ag_modargs */
+};
+
+struct ag_rate {
+	int64_t count;     /* attempts ... */
+	int64_t period_ms; /* ... per this period */
+};
+
+struct ag_option {
+	const char *section;  /* INI section (AG_SCOPE_CONF), NULL for module-only */
+	const char *key;
+	enum ag_opt_type type;
+	unsigned scope;
+	size_t offset;        /* into struct ag_conf or struct ag_modargs (by scope) */
+	int64_t min, max;     /* numeric bounds (ms for durations, count for rates) */
+	const char *defval;   /* default, as text, parsed by the same code; NULL = unset */
+	const char *words;    /* AG_T_ENUM: "open|closed"; value stored is the index */
+	int flag_value;       /* AG_T_FLAG: value stored */
+	const char *help;     /* one line, used by docs and --help */
+};
+
+enum ag_backend { AG_BACKEND_MEMORY = 0, AG_BACKEND_REDIS = 1 };
+
+struct ag_list_entry {
+	struct ag_cidr cidr;
+	int64_t expires_ms;   /* wall clock ms since the epoch; 0 = never */
+};
+
+struct ag_conf {
+	/* [governor] */
+	char *socket;             /* privileged socket */
+	char *user_socket;        /* unprivileged socket; "" = off */
+	char *admin_group;        /* "" = root only */
+	gid_t admin_gid;          /* resolved at load */
+	int has_admin_gid;
+	int64_t max_clients, client_idle_ms, max_queue, shed_margin_ms, lease_ms;
+	int64_t user_lease_ms, user_slots, user_max_conns, user_max_admissions;
+	int64_t log_burst, log_interval_ms;
+	char *state_file;         /* "" = off */
+	int64_t state_interval_ms;
+	/* [limits] */
+	int64_t pair_free_failures, backoff_base_ms, backoff_max_ms, failure_window_ms;
+	int64_t source_prefix_v4, source_prefix_v6, agg_prefix_v4, agg_prefix_v6;
+	struct ag_rate source_rate, user_rate;
+	int64_t source_burst, user_burst;
+	int64_t user_max_failures, cap_hold_base_ms, cap_hold_max_ms;
+	int64_t trust_ttl_ms, max_trusted_per_user;
+	int fold_case;
+	/* [overload] */
+	int64_t max_inflight, trusted_reserve_pct, clean_reserve_pct;
+	int64_t codel_target_ms, codel_interval_ms;
+	/* [lists] */
+	struct ag_list_entry *allow, *deny;
+	size_t n_allow, n_deny;
+	/* [store] */
+	int backend;              /* enum ag_backend */
+	int64_t max_tracked, max_trusted;
+};
+
+enum ag_phase {
+	AG_PHASE_NONE = 0,   /* account phase (no phase word) */
+	AG_PHASE_PREAUTH,
+	AG_PHASE_AUTHFAIL,
+	AG_PHASE_AUTHUNAVAIL,
+	AG_PHASE_AUTHSUCC,
+	AG_PHASE_AUTHPASS,   /* a factor passed, more follow: release the slot */
+};
+enum ag_on_error { AG_ON_ERROR_OPEN = 0, AG_ON_ERROR_CLOSED = 1 };
+
+struct ag_modargs {
+	int phase;             /* enum ag_phase */
+	char *socket;          /* NULL: by euid, from conf or the built-in paths */
+	char *conf;            /* NULL: none read */
+	int64_t timeout_ms;    /* wait for any answer */
+	int64_t queue_wait_ms; /* budget for finding a slot once queued */
+	int on_error;          /* enum ag_on_error */
+	int silent, debug, precheck;
+};
+
+#define AG_DEFAULT_CONF SYSCONFDIR "/authguard/authguard.conf"
+#define AG_DEFAULT_SOCKET "/run/authguard/governor.sock"
+#define AG_DEFAULT_USER_SOCKET "/run/authguard/user.sock"
+
+/* The option table; *n gets its length. Static, never NULL. */
+const struct ag_option *ag_options(size_t *n);
+
+/* Finds an option by section (NULL = module scope) and key; NULL if none. */
+const struct ag_option *ag_option_find(unsigned scope, const char *section, const char *key);
+
+/* Fills *c with the defaults from the table. Returns 0 or AG_ERR_NOMEM. */
+int ag_conf_init(struct ag_conf *c) __attribute__((warn_unused_result));
+
+/* Reads an INI file over *c (which holds defaults). A missing file is
+ * AG_ERR_NOTFOUND (callers decide whether defaults are fine). Any bad section,
+ * key or value is AG_ERR_CONFIG with "FILE:LINE: message" in err. Also checks
+ * cross-option constraints (reserves sum < 100, base <= max, ...) and resolves
+ * admin_group. On error *c is left in a state ag_conf_free() accepts. */
+int ag_conf_load(struct ag_conf *c, const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Sets one key from text, as a config line would ("where" names the origin
+ * for the message, e.g. "file:12"). AG_ERR_CONFIG with err filled. */
+int ag_conf_set(struct ag_conf *c, const char *section, const char *key, const char *value,
+                const char *where, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Frees what *c owns (NULL allowed); *c must be re-initialised before reuse. */
+void ag_conf_free(struct ag_conf *c);
+
+/* Parses PAM module arguments (phase word first or anywhere, then key=value
+ * and flags). Unknown words, bad values, two phases: AG_ERR_CONFIG with a
+ * message naming the argument. Defaults applied first. */
+int ag_modargs_parse(struct ag_modargs *a, int argc, const char **argv, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void ag_modargs_free(struct ag_modargs *a);
+
+/* Strict scalar parsers shared by the table, the CLI and the tests. Each
+ * returns 0 or AG_ERR_INVAL (out untouched) for anything but the whole
+ * string being a valid value in range. */
+int ag_parse_int(const char *s, int64_t min, int64_t max, int64_t *out) __attribute__((warn_unused_result));
+int ag_parse_duration(const char *s, int bare_ms, int64_t min, int64_t max, int64_t *out_ms)
+	__attribute__((warn_unused_result));
+int ag_parse_rate(const char *s, struct ag_rate *out) __attribute__((warn_unused_result));
+int ag_parse_bool(const char *s, int *out) __attribute__((warn_unused_result));
+
+/* Formats a duration in ms the way the config takes it ("1500ms", "2m", "1h30m"). */
+void ag_format_duration(int64_t ms, char *buf, size_t cap);
+
+#endif

@@ -13,6 +13,7 @@
 #define GOV_STORE_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "ag_conf.h"
 #include "ag_wire.h"
 
@@ -97,9 +98,11 @@ struct gov_store_ops {
 	 * user, a source or a pair into buf (for explain/show). */
 	int (*describe)(void *ctx, const char *user, const char *source, const char *agg,
 	                int64_t now, char *buf, size_t cap);
-	/* Persists to / restores from a file (memory store); NULL when not applicable. */
-	int (*save)(void *ctx, const char *path);
-	int (*load)(void *ctx, const char *path, int64_t now);
+	/* Writes the store's entries to f / reads them back (statefile.c owns the
+	 * file, its header and its atomic replacement); NULL when the store keeps
+	 * its state elsewhere (Redis). load drops entries expired by now. */
+	int (*save)(void *ctx, FILE *f, int64_t now);
+	int (*load)(void *ctx, FILE *f, int64_t now);
 	/* Counts for status: tracked entries, trusted pairs. */
 	void (*counts)(void *ctx, int64_t *tracked, int64_t *trusted);
 	void (*destroy)(void *ctx);

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include "ag_addr.h"
 
@@ -18,11 +19,11 @@
 enum ag_opt_type {
 	AG_T_STRING,   /* free text */
 	AG_T_PATH,     /* absolute path */
-	AG_T_GROUP,    /* group name, resolved to a gid when loaded */
+	AG_T_GROUP,    /* group name, resolved to admin_gid when set (conf only) */
 	AG_T_UINT,     /* decimal integer in [min, max] */
 	AG_T_DURATION, /* integer + unit ms|s|m|h|d (unit required), stored in ms */
 	AG_T_MSEC,     /* as DURATION, but a bare integer means ms (module args) */
-	AG_T_RATE,     /* N/s, N/min, N/h */
+	AG_T_RATE,     /* N/s, N/min (or N/m), N/h; at most one per ms */
 	AG_T_PERCENT,  /* integer 0..100 with optional trailing % */
 	AG_T_BOOL,     /* yes|no|true|false|on|off|1|0 */
 	AG_T_ENUM,     /* one of the words in ag_option.words */
@@ -46,8 +47,11 @@ struct ag_option {
 	enum ag_opt_type type;
 	unsigned scope;
 	size_t offset;        /* into struct ag_conf or struct ag_modargs (by scope) */
-	int64_t min, max;     /* numeric bounds (ms for durations, count for rates) */
-	const char *defval;   /* default, as text, parsed by the same code; NULL = unset */
+	int64_t min, max;     /* bounds: ms for durations, count for rates, length in
+	                         bytes for strings (min 0: empty allowed), entries for
+	                         lists */
+	const char *defval;   /* default, as text, parsed by the same code; NULL = unset;
+	                         AG_T_FLAG: non-NULL = in effect by default */
 	const char *words;    /* AG_T_ENUM: "open|closed"; value stored is the index */
 	int flag_value;       /* AG_T_FLAG: value stored */
 	const char *help;     /* one line, used by docs and --help */
@@ -111,6 +115,8 @@ struct ag_modargs {
 	int silent, debug, precheck;
 };
 
+#define AG_LIST_MAX 65536 /* entries in each of [lists] allow and deny */
+
 #define AG_DEFAULT_CONF SYSCONFDIR "/authguard/authguard.conf"
 #define AG_DEFAULT_SOCKET "/run/authguard/governor.sock"
 #define AG_DEFAULT_USER_SOCKET "/run/authguard/user.sock"
@@ -132,8 +138,24 @@ int ag_conf_init(struct ag_conf *c) __attribute__((warn_unused_result));
 int ag_conf_load(struct ag_conf *c, const char *path, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* As ag_conf_load, from an open stream (not closed); name is used in the
+ * messages in place of the path. */
+int ag_conf_load_fp(struct ag_conf *c, FILE *f, const char *name, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* The cross-option checks ag_conf_load runs after reading (reserves sum
+ * < 100, backoff_base <= backoff_max, cap_hold_base <= cap_hold_max,
+ * codel_target <= codel_interval, agg prefixes <= source prefixes), for
+ * callers that change *c with ag_conf_set. where (may be NULL) prefixes the
+ * message. 0 or AG_ERR_CONFIG. */
+int ag_conf_check(const struct ag_conf *c, const char *where, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* Sets one key from text, as a config line would ("where" names the origin
- * for the message, e.g. "file:12"). AG_ERR_CONFIG with err filled. */
+ * for the message, e.g. "file:12"; may be NULL). A list key appends one
+ * entry. Does not detect duplicates (ag_conf_load does) nor run the
+ * cross-option checks (ag_conf_check). 0, AG_ERR_NOMEM, or AG_ERR_CONFIG
+ * with "WHERE: [section] key: what is wrong (expected ...)" in err. */
 int ag_conf_set(struct ag_conf *c, const char *section, const char *key, const char *value,
                 const char *where, char *err, size_t errlen) __attribute__((warn_unused_result));
 
@@ -141,22 +163,64 @@ int ag_conf_set(struct ag_conf *c, const char *section, const char *key, const c
 void ag_conf_free(struct ag_conf *c);
 
 /* Parses PAM module arguments (phase word first or anywhere, then key=value
- * and flags). Unknown words, bad values, two phases: AG_ERR_CONFIG with a
- * message naming the argument. Defaults applied first. */
+ * and flags). Defaults applied first (*a is cleared on entry). Unknown words,
+ * bad values, two phases, a key given twice, conflicting flags (precheck and
+ * noprecheck): AG_ERR_CONFIG with a message naming the argument, and *a
+ * holds no allocation. NULL argv[i]: AG_ERR_INVAL. Free with ag_modargs_free. */
 int ag_modargs_parse(struct ag_modargs *a, int argc, const char **argv, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+/* Frees the strings *a owns (NULL allowed) and clears it. */
 void ag_modargs_free(struct ag_modargs *a);
 
 /* Strict scalar parsers shared by the table, the CLI and the tests. Each
  * returns 0 or AG_ERR_INVAL (out untouched) for anything but the whole
- * string being a valid value in range. */
+ * string being a valid value in range: no blanks, no '+', no overflow.
+ * int: decimal, '-' allowed. duration: groups N<unit> with units ms|s|m|h|d
+ * going strictly down ("1h30m", "90m"; not "30m1h", "1m1m"), never negative;
+ * with bare_ms a lone integer is ms. rate: N/s, N/min, N/m or N/h with
+ * N >= 1. bool: yes|no|true|false|on|off|1|0, lower case. */
 int ag_parse_int(const char *s, int64_t min, int64_t max, int64_t *out) __attribute__((warn_unused_result));
 int ag_parse_duration(const char *s, int bare_ms, int64_t min, int64_t max, int64_t *out_ms)
 	__attribute__((warn_unused_result));
 int ag_parse_rate(const char *s, struct ag_rate *out) __attribute__((warn_unused_result));
 int ag_parse_bool(const char *s, int *out) __attribute__((warn_unused_result));
 
-/* Formats a duration in ms the way the config takes it ("1500ms", "2m", "1h30m"). */
+/* Parses value as option o and stores it at o->offset in base: a struct
+ * ag_conf for AG_SCOPE_CONF options, a struct ag_modargs for AG_SCOPE_PAM
+ * ones. Strings are copied (the old one freed); a list value is appended;
+ * a group is resolved (getgrnam_r) into admin_gid. 0, AG_ERR_NOMEM,
+ * AG_ERR_INVAL (NULL), or AG_ERR_CONFIG with what is wrong in why
+ * ("bad value 'x'", "'0' is out of range", "unknown group 'x'"; the value
+ * escaped and cut as ag_quote_value does). */
+int ag_option_set(const struct ag_option *o, void *base, const char *value, char *why,
+                  size_t whylen) __attribute__((warn_unused_result));
+
+/* Writes what a value of o must look like, for messages and --help
+ * ("an integer from 1 to 1024", "a duration such as 30s ... from 1s to 1h"). */
+void ag_option_describe(const struct ag_option *o, char *buf, size_t cap);
+
+#define AG_QUOTE_BUF 200
+
+/* Copies at most 48 bytes of s[0..len) (s may be NULL) into dst, always
+ * terminated, for echoing a value in a message: bytes outside printable
+ * ASCII, the quote and the backslash as \xHH, "..." when cut. AG_QUOTE_BUF
+ * always suffices. */
+void ag_quote_value(char *dst, size_t cap, const char *s, size_t len);
+
+/* Wall-clock time "YYYY-MM-DDTHH:MM:SSZ" (UTC, exactly that form, years
+ * 1970..9999) to ms since the epoch. 0 or AG_ERR_INVAL (out untouched). */
+int ag_parse_utc(const char *s, int64_t *out_ms) __attribute__((warn_unused_result));
+
+/* A [lists] value: "CIDR" or "CIDR until YYYY-MM-DDTHH:MM:SSZ" (blanks between
+ * the words). *out is cleared on entry; expires_ms 0 = never. 0 or
+ * AG_ERR_INVAL. */
+int ag_parse_list_entry(const char *s, struct ag_list_entry *out)
+	__attribute__((warn_unused_result));
+
+/* Formats a duration in ms the way the config takes it: "0s"; "<N>ms" when
+ * not whole seconds ("1500ms"); otherwise its d/h/m/s parts, largest first
+ * ("2m", "1h30m", "1d12h"). Truncates to fit cap (buf always terminated when
+ * cap > 0). */
 void ag_format_duration(int64_t ms, char *buf, size_t cap);
 
 #endif

@@ -21,6 +21,7 @@
 #define AG_TEXT_MAX 4000  /* text field of a reply */
 #define AG_ID_LEN 16      /* admission id: random 128 bits */
 #define AG_ADMIN_ARGS 4
+#define AG_BUDGET_MAX 600000 /* largest BUDGET (ms) a frame may carry */
 
 enum ag_msg_type {
 	AG_MSG_DECIDE = 1,   /* module -> governor: may this attempt reach the backend? takes a slot */
@@ -94,9 +95,11 @@ enum ag_sender { AG_FROM_CLIENT = 1, AG_FROM_GOVERNOR = 2 };
 
 /* Decodes one frame from buf[0..len). On success returns 0, fills *out
  * (strings borrow buf, which must outlive *out) and sets *consumed to the
- * frame size. Returns AG_ERR_AGAIN when buf holds only part of a frame (then
- * *consumed is 0), AG_ERR_VERSION on another version, AG_ERR_TOOBIG for a
- * declared length over the limit, AG_ERR_PROTO for anything malformed:
+ * frame size. On any error *consumed is 0 and *out is cleared. Returns
+ * AG_ERR_AGAIN when buf holds only part of a frame, AG_ERR_VERSION on another
+ * version (judged from the first byte), AG_ERR_TOOBIG for a declared length
+ * over the limit (judged from the header alone, as is an unknown type),
+ * AG_ERR_INVAL for NULL out/consumed, AG_ERR_PROTO for anything malformed:
  * unknown type or tag, a field not allowed for the type or given twice, a
  * required field missing, a wrong integer width, a string over its limit or
  * containing NUL, an enum value out of range. */
@@ -117,8 +120,11 @@ int ag_wire_sender(uint8_t type);
 /* Clears *m and sets its type. */
 void ag_msg_init(struct ag_msg *m, uint8_t type);
 
-/* Setters for building messages; s may be NULL (field left absent). The
- * string is borrowed, not copied, and must outlive the encode. */
+/* Setters for building messages; m may be NULL (no-op). s may be NULL
+ * (field left absent). The string is borrowed, not copied, and must outlive
+ * the encode; its length is not checked here but by ag_wire_encode. set_u32
+ * takes u32 and u8 fields (CODE: an int32 cast to u32). A tag of the wrong
+ * kind or an unknown tag makes the next ag_wire_encode fail (AG_ERR_INVAL). */
 void ag_msg_set_str(struct ag_msg *m, int field, const char *s);
 void ag_msg_set_u32(struct ag_msg *m, int field, uint32_t v);
 

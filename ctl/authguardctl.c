@@ -1,0 +1,733 @@
+/* authguardctl.c - show and steer the governor.
+ *
+ * Sends one ADMIN request over the privileged socket and prints the REPLY
+ * frames that come back: lines of logfmt records ("kind=NAME key=value ...",
+ * values escaped with ag_escape), as text for people or as one JSON object.
+ * Every wait is bounded (2 s for the whole exchange, at most 1024 frames).
+ * Exit codes: 0 ok, 1 refused or not found, 2 usage, 3 governor unreachable.
+ */
+#include "config.h"
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include "ag_client.h"
+#include "ag_conf.h"
+#include "ag_err.h"
+#include "ag_escape.h"
+#include "ag_time.h"
+#include "ag_wire.h"
+
+#define PROG	   "authguardctl"
+#define TIMEOUT_MS 2000
+#define MAX_FRAMES 1024
+
+enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+/* Kinds that may repeat: always a JSON array. */
+static const char *const repeating[] = {"step", "entry", "offender", "trusted"};
+
+struct kv {
+	char *key;
+	char *val; /* unescaped; may hold NUL bytes */
+	size_t vlen;
+	char *raw; /* as received (escaped): printable */
+};
+
+struct rec {
+	char *kind;
+	struct kv *kv;
+	size_t n;
+};
+
+struct recs {
+	struct rec *r;
+	size_t n;
+};
+
+struct reply {
+	char *text; /* REPLY texts, concatenated */
+	size_t len;
+	int32_t code; /* ERROR: its code, else 0 */
+	char errtext[AG_TEXT_MAX + 1];
+};
+
+static void die_nomem(void)
+{
+	fprintf(stderr, PROG ": out of memory\n");
+	exit(EXIT_REFUSED);
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n != 0 ? n : 1);
+	if (p == NULL)
+		die_nomem();
+	return p;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+	char *d = xrealloc(NULL, n + 1);
+
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "Usage: " PROG " [-s SOCKET] [--json] COMMAND\n"
+	    "\n"
+	    "Commands:\n"
+	    "  status                  the governor's state, load and limits\n"
+	    "  explain USER ADDR       how an attempt by USER from ADDR would be decided\n"
+	    "  reset user USER         forget USER's failures and holds\n"
+	    "  reset source ADDR       forget what is held against ADDR\n"
+	    "  reset pair USER ADDR    forget the failures of USER from ADDR\n"
+	    "  reset all               forget all failures and holds\n"
+	    "\n"
+	    "Options:\n"
+	    "  -s, --socket SOCKET     the governor's privileged socket (default " AG_DEFAULT_SOCKET
+	    ")\n"
+	    "      --json              print one JSON object\n"
+	    "  -h, --help              show this help\n"
+	    "\n"
+	    "Exit status: 0 ok, 1 refused or not found, 2 usage, 3 governor unreachable.\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry '" PROG " --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* ---- the command line --------------------------------------------------- */
+
+/* Checks the words after the options against the grammar. */
+static int check_command(int argc, char **argv)
+{
+	const char *cmd;
+	int i;
+
+	if (argc == 0)
+		return usage_error("no command given");
+	for (i = 0; i < argc; i++) {
+		if (argv[i][0] == '\0')
+			return usage_error("empty argument");
+		if (strlen(argv[i]) > AG_NAME_MAX)
+			return usage_error("argument %d is longer than %d bytes", i + 1,
+					   AG_NAME_MAX);
+	}
+	cmd = argv[0];
+	if (strcmp(cmd, "status") == 0) {
+		if (argc != 1)
+			return usage_error("status takes no arguments");
+		return 0;
+	}
+	if (strcmp(cmd, "explain") == 0) {
+		if (argc != 3)
+			return usage_error("usage: explain USER ADDR");
+		return 0;
+	}
+	if (strcmp(cmd, "reset") != 0)
+		return usage_error("unknown command '%s'", cmd);
+	if (argc < 2)
+		return usage_error("reset what? user USER, source ADDR, pair USER ADDR or all");
+	if (strcmp(argv[1], "user") == 0 && argc == 3)
+		return 0;
+	if (strcmp(argv[1], "source") == 0 && argc == 3)
+		return 0;
+	if (strcmp(argv[1], "pair") == 0 && argc == 4)
+		return 0;
+	if (strcmp(argv[1], "all") == 0 && argc == 2)
+		return 0;
+	return usage_error("usage: reset user USER | reset source ADDR | reset pair USER ADDR | "
+			   "reset all");
+}
+
+/* ---- the exchange ------------------------------------------------------- */
+
+/* Copies a message for a person: printable ASCII and spaces as they are,
+ * anything else as \xHH, so that nothing a peer sent reaches the terminal
+ * raw. Truncates to fit cap (>= 1). */
+static void readable(char *dst, size_t cap, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)src[i];
+		int plain = ch >= 0x20 && ch <= 0x7e && ch != '\\';
+
+		if (o + (plain ? 1 : 4) >= cap)
+			break;
+		if (plain) {
+			dst[o++] = (char)ch;
+			continue;
+		}
+		dst[o++] = '\\';
+		dst[o++] = 'x';
+		dst[o++] = hex[ch >> 4];
+		dst[o++] = hex[ch & 15];
+	}
+	dst[o] = '\0';
+}
+
+/* Sends the request and gathers the reply. Returns 0 (reply or ERROR in
+ * *rp) or an AG_ERR_* code for a governor we could not talk to. */
+static int exchange(const char *path, int argc, char **argv, struct reply *rp)
+{
+	struct ag_conn c;
+	struct ag_msg m;
+	int64_t deadline = ag_mono_ms() + TIMEOUT_MS;
+	int frames, i, rc;
+
+	memset(rp, 0, sizeof(*rp));
+	ag_conn_init(&c);
+	ag_msg_init(&m, AG_MSG_ADMIN);
+	ag_msg_set_str(&m, AG_F_CMD, argv[0]);
+	for (i = 1; i < argc && i <= AG_ADMIN_ARGS; i++)
+		ag_msg_set_str(&m, AG_F_ARG0 + i - 1, argv[i]);
+	rc = ag_conn_open(&c, path, deadline);
+	if (rc != 0)
+		goto out;
+	rc = ag_conn_send(&c, &m, deadline);
+	if (rc != 0)
+		goto out;
+	for (frames = 0; frames < MAX_FRAMES; frames++) {
+		rc = ag_conn_recv(&c, &m, deadline);
+		if (rc != 0)
+			goto out;
+		if (m.type == AG_MSG_ERROR) {
+			rp->code = m.code < 0 ? m.code : AG_ERR_PROTO;
+			if (AG_HAS(&m, AG_F_TEXT))
+				readable(rp->errtext, sizeof(rp->errtext), m.text.ptr, m.text.len);
+			goto out;
+		}
+		if (m.type != AG_MSG_REPLY) {
+			rc = AG_ERR_PROTO;
+			goto out;
+		}
+		if (AG_HAS(&m, AG_F_TEXT) && m.text.len > 0) {
+			rp->text = xrealloc(rp->text, rp->len + m.text.len + 1);
+			memcpy(rp->text + rp->len, m.text.ptr, m.text.len);
+			rp->len += m.text.len;
+			rp->text[rp->len] = '\0';
+		}
+		if (!AG_HAS(&m, AG_F_MORE) || m.more == 0)
+			goto out;
+	}
+	/* A reply that never ends is as useless as none. */
+	rc = AG_ERR_TOOBIG;
+out:
+	ag_conn_close(&c);
+	return rc;
+}
+
+/* ---- parsing the records ------------------------------------------------ */
+
+static void rec_free(struct rec *r)
+{
+	size_t j;
+
+	for (j = 0; j < r->n; j++) {
+		free(r->kv[j].key);
+		free(r->kv[j].val);
+		free(r->kv[j].raw);
+	}
+	free(r->kv);
+	free(r->kind);
+}
+
+static void recs_free(struct recs *rs)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		rec_free(&rs->r[i]);
+	free(rs->r);
+	rs->r = NULL;
+	rs->n = 0;
+}
+
+static char *unescaped(const char *s, size_t len, size_t *outlen)
+{
+	char *raw = xstrndup(s, len);
+	char *d = xrealloc(NULL, len + 1);
+
+	/* Unescaping never lengthens: len + 1 always fits. */
+	*outlen = ag_unescape(d, len + 1, raw);
+	free(raw);
+	return d;
+}
+
+/* Parses one line into *r. 0, or AG_ERR_PROTO for a line that is not
+ * "kind=NAME key=value ...". */
+static int parse_line(const char *line, size_t len, struct rec *r)
+{
+	size_t i = 0, klen;
+
+	memset(r, 0, sizeof(*r));
+	while (i < len) {
+		size_t start, end;
+		const char *eq;
+		struct kv *kv;
+
+		while (i < len && line[i] == ' ')
+			i++;
+		if (i == len)
+			break;
+		start = i;
+		while (i < len && line[i] != ' ')
+			i++;
+		end = i;
+		eq = memchr(line + start, '=', end - start);
+		if (eq == NULL || eq == line + start)
+			return AG_ERR_PROTO;
+		klen = (size_t)(eq - (line + start));
+		if (r->kind == NULL) {
+			if (klen != 4 || memcmp(line + start, "kind", 4) != 0 ||
+			    eq + 1 == line + end)
+				return AG_ERR_PROTO;
+			r->kind = unescaped(eq + 1, (size_t)(line + end - (eq + 1)), &klen);
+			if (strlen(r->kind) != klen)
+				return AG_ERR_PROTO;
+			continue;
+		}
+		r->kv = xrealloc(r->kv, (r->n + 1) * sizeof(*r->kv));
+		kv = &r->kv[r->n++];
+		kv->key = unescaped(line + start, klen, &klen);
+		kv->raw = xstrndup(eq + 1, (size_t)(line + end - (eq + 1)));
+		kv->val = unescaped(kv->raw, strlen(kv->raw), &kv->vlen);
+		if (strlen(kv->key) != klen)
+			return AG_ERR_PROTO;
+	}
+	return r->kind != NULL ? 0 : AG_ERR_PROTO;
+}
+
+static int parse_records(const char *text, size_t len, struct recs *rs)
+{
+	size_t i = 0;
+	int rc;
+
+	memset(rs, 0, sizeof(*rs));
+	while (i < len) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl != NULL ? (size_t)(nl - text) : len;
+		struct rec r;
+
+		if (end > i) {
+			rc = parse_line(text + i, end - i, &r);
+			if (rc != 0) {
+				rec_free(&r);
+				return rc;
+			}
+			rs->r = xrealloc(rs->r, (rs->n + 1) * sizeof(*rs->r));
+			rs->r[rs->n++] = r;
+		}
+		i = end + 1;
+	}
+	return 0;
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+static size_t count_kind(const struct recs *rs, const char *kind)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < rs->n; i++)
+		n += strcmp(rs->r[i].kind, kind) == 0;
+	return n;
+}
+
+/* 1 if kind was already printed (an earlier record has it). */
+static int seen_before(const struct recs *rs, size_t upto, const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < upto; i++)
+		if (strcmp(rs->r[i].kind, kind) == 0)
+			return 1;
+	return 0;
+}
+
+/* What a person sees: the value itself when it is printable ASCII, else the
+ * escaped form, so that nothing a peer chose reaches the terminal raw. */
+static const char *shown(const struct kv *kv)
+{
+	size_t i;
+
+	for (i = 0; i < kv->vlen; i++) {
+		unsigned char ch = (unsigned char)kv->val[i];
+
+		if (ch < 0x20 || ch > 0x7e)
+			return kv->raw;
+	}
+	return kv->val;
+}
+
+static const char *shown_name(const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return "?";
+	return s;
+}
+
+static void print_single(const struct rec *r)
+{
+	size_t j, w = 0;
+
+	for (j = 0; j < r->n; j++)
+		if (strlen(r->kv[j].key) > w)
+			w = strlen(r->kv[j].key);
+	printf("%s:\n", shown_name(r->kind));
+	for (j = 0; j < r->n; j++)
+		printf("  %s:%*s %s\n", shown_name(r->kv[j].key), (int)(w - strlen(r->kv[j].key)),
+		       "", shown(&r->kv[j]));
+}
+
+/* A table: one column per key (in the order first seen), one row per record. */
+static void print_table(const struct recs *rs, const char *kind)
+{
+	const char **cols = NULL;
+	size_t *width = NULL;
+	size_t ncols = 0, i, j, c;
+
+	for (i = 0; i < rs->n; i++) {
+		if (strcmp(rs->r[i].kind, kind) != 0)
+			continue;
+		for (j = 0; j < rs->r[i].n; j++) {
+			const char *k = rs->r[i].kv[j].key;
+
+			for (c = 0; c < ncols && strcmp(cols[c], k) != 0; c++)
+				;
+			if (c == ncols) {
+				cols = xrealloc(cols, (ncols + 1) * sizeof(*cols));
+				width = xrealloc(width, (ncols + 1) * sizeof(*width));
+				cols[ncols] = k;
+				width[ncols] = strlen(shown_name(k));
+				ncols++;
+			}
+			if (strlen(shown(&rs->r[i].kv[j])) > width[c])
+				width[c] = strlen(shown(&rs->r[i].kv[j]));
+		}
+	}
+	printf("%s:\n ", shown_name(kind));
+	for (c = 0; c < ncols; c++)
+		printf(" %-*s", c + 1 < ncols ? (int)width[c] + 1 : 0, shown_name(cols[c]));
+	printf("\n");
+	for (i = 0; i < rs->n; i++) {
+		if (strcmp(rs->r[i].kind, kind) != 0)
+			continue;
+		printf(" ");
+		for (c = 0; c < ncols; c++) {
+			const char *v = "-";
+
+			for (j = 0; j < rs->r[i].n; j++)
+				if (strcmp(rs->r[i].kv[j].key, cols[c]) == 0)
+					v = shown(&rs->r[i].kv[j]);
+			printf(" %-*s", c + 1 < ncols ? (int)width[c] + 1 : 0, v);
+		}
+		printf("\n");
+	}
+	free(cols);
+	free(width);
+}
+
+static void print_human(const struct recs *rs)
+{
+	size_t i;
+	int first = 1;
+
+	for (i = 0; i < rs->n; i++) {
+		const char *kind = rs->r[i].kind;
+
+		if (seen_before(rs, i, kind))
+			continue;
+		if (!first)
+			printf("\n");
+		first = 0;
+		if (count_kind(rs, kind) == 1)
+			print_single(&rs->r[i]);
+		else
+			print_table(rs, kind);
+	}
+}
+
+/* Length of the valid UTF-8 sequence at s (at most left bytes), 0 if none. */
+static size_t utf8_len(const unsigned char *s, size_t left)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* Writes s[0..len) as a JSON string; bytes that are not UTF-8 become U+FFFD. */
+static void json_str(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n;
+
+	putchar('"');
+	while (i < len) {
+		unsigned char ch = p[i];
+
+		if (ch == '"' || ch == '\\') {
+			printf("\\%c", ch);
+			i++;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			printf("\\u%04x", ch);
+			i++;
+		} else if ((n = utf8_len(p + i, len - i)) > 0) {
+			fwrite(p + i, 1, n, stdout);
+			i += n;
+		} else {
+			fputs("\\ufffd", stdout);
+			i++;
+		}
+	}
+	putchar('"');
+}
+
+/* A JSON integer: -?(0|[1-9][0-9]*); leading zeros would not be valid JSON. */
+static int is_number(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	if (i < len && s[i] == '-')
+		i++;
+	if (i == len || (s[i] == '0' && i + 1 < len))
+		return 0;
+	for (; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+static void json_rec(const struct rec *r)
+{
+	size_t j;
+
+	putchar('{');
+	for (j = 0; j < r->n; j++) {
+		if (j > 0)
+			fputs(", ", stdout);
+		json_str(r->kv[j].key, strlen(r->kv[j].key));
+		fputs(": ", stdout);
+		if (is_number(r->kv[j].val, r->kv[j].vlen))
+			fwrite(r->kv[j].val, 1, r->kv[j].vlen, stdout);
+		else
+			json_str(r->kv[j].val, r->kv[j].vlen);
+	}
+	putchar('}');
+}
+
+static int is_repeating(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(repeating) / sizeof(repeating[0]); i++)
+		if (strcmp(kind, repeating[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void print_json(const struct recs *rs)
+{
+	size_t i, j;
+	int first = 1;
+
+	putchar('{');
+	for (i = 0; i < rs->n; i++) {
+		const char *kind = rs->r[i].kind;
+		/* A kind that should occur once but came twice is kept whole
+		 * as an array rather than as duplicate keys. */
+		int array = is_repeating(kind) || count_kind(rs, kind) > 1;
+
+		if (seen_before(rs, i, kind))
+			continue;
+		fputs(first ? "\n  " : ",\n  ", stdout);
+		first = 0;
+		json_str(kind, strlen(kind));
+		fputs(": ", stdout);
+		if (!array) {
+			json_rec(&rs->r[i]);
+			continue;
+		}
+		fputs("[", stdout);
+		for (j = i; j < rs->n; j++) {
+			if (strcmp(rs->r[j].kind, kind) != 0)
+				continue;
+			fputs(j == i ? "\n    " : ",\n    ", stdout);
+			json_rec(&rs->r[j]);
+		}
+		fputs("\n  ]", stdout);
+	}
+	fputs(first ? "}\n" : "\n}\n", stdout);
+}
+
+/* ---- errors: the one place that maps them to exit codes -------------------- */
+
+static int unreachable(const char *path, int rc)
+{
+	const char *what = "cannot reach the governor at";
+	const char *hint;
+
+	switch (rc) {
+	case AG_ERR_CONNECT:
+		hint = "is authguard-governor running? try -s PATH";
+		break;
+	case AG_ERR_PERM:
+		hint = "run as root, or as a member of the governor's admin_group";
+		break;
+	case AG_ERR_BUSY:
+		hint = "its listen queue is full; try again in a moment";
+		break;
+	case AG_ERR_TIMEOUT:
+		hint = "no answer within 2 s; is it hung? see: systemctl status authguard-governor";
+		break;
+	case AG_ERR_PROTO:
+	case AG_ERR_VERSION:
+	case AG_ERR_TOOBIG:
+		what = "unusable reply from the governor at";
+		hint = "is this authguard's socket, and are authguardctl and the governor the "
+		       "same version?";
+		break;
+	case AG_ERR_CLOSED:
+		hint = "it closed the connection; see its log";
+		break;
+	default:
+		hint = "see the governor's log";
+		break;
+	}
+	fprintf(stderr, PROG ": %s %s: %s (%s)\n", what, path, ag_strerror(rc), hint);
+	return EXIT_UNREACHABLE;
+}
+
+static int refused(const struct reply *rp)
+{
+	const char *text = rp->errtext[0] != '\0' ? rp->errtext : ag_strerror(rp->code);
+
+	switch (rp->code) {
+	case AG_ERR_PERM:
+		fprintf(stderr,
+			PROG ": refused by the governor: %s (run as root, or as a member of "
+			     "the governor's admin_group)\n",
+			text);
+		break;
+	case AG_ERR_NOTFOUND:
+		fprintf(stderr,
+			PROG ": not found: %s (nothing is held for it; check the name "
+			     "and address)\n",
+			text);
+		break;
+	default:
+		fprintf(stderr, PROG ": the governor could not do it: %s: %s (see its log)\n",
+			ag_strerror(rp->code), text);
+		break;
+	}
+	return EXIT_REFUSED;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *path = AG_DEFAULT_SOCKET;
+	struct reply rp;
+	struct recs rs = {NULL, 0};
+	int json = 0;
+	int opt, rc, ret;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			path = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case ':':
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt != 0)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (path[0] == '\0' || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return usage_error("the socket path is empty or too long");
+	ret = check_command(argc - optind, argv + optind);
+	if (ret != 0)
+		return ret;
+
+	rc = exchange(path, argc - optind, argv + optind, &rp);
+	if (rc != 0) {
+		ret = unreachable(path, rc);
+		goto out;
+	}
+	if (rp.code != 0) {
+		ret = refused(&rp);
+		goto out;
+	}
+	rc = parse_records(rp.text != NULL ? rp.text : "", rp.len, &rs);
+	if (rc != 0) {
+		ret = unreachable(path, rc);
+		goto out;
+	}
+	if (json)
+		print_json(&rs);
+	else
+		print_human(&rs);
+	ret = fflush(stdout) == 0 ? EXIT_OK : EXIT_REFUSED;
+out:
+	recs_free(&rs);
+	free(rp.text);
+	return ret;
+}

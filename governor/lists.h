@@ -41,6 +41,11 @@ int gov_lists_set_conf(struct gov_lists *l, const struct ag_conf *conf)
 int gov_lists_add(struct gov_lists *l, int kind, const struct ag_cidr *cidr, int64_t expires_ms,
                   const char *comment) __attribute__((warn_unused_result));
 
+/* Makes room for n more entries, so that the next n gov_lists_add calls
+ * cannot fail for want of memory or room (the state file uses it to load all
+ * or nothing). 0, AG_ERR_FULL (over GOV_LISTS_MAX) or AG_ERR_NOMEM. */
+int gov_lists_reserve(struct gov_lists *l, size_t n) __attribute__((warn_unused_result));
+
 /* Removes every entry (either kind, any origin) with exactly this cidr.
  * AG_ERR_NOTFOUND if none. */
 int gov_lists_remove(struct gov_lists *l, const struct ag_cidr *cidr)

@@ -100,7 +100,11 @@ struct gov_store_ops {
 	                int64_t now, char *buf, size_t cap);
 	/* Writes the store's entries to f / reads them back (statefile.c owns the
 	 * file, its header and its atomic replacement); NULL when the store keeps
-	 * its state elsewhere (Redis). load drops entries expired by now. */
+	 * its state elsewhere (Redis). load drops entries expired by now. The
+	 * section ends with a line "end N" (N: the lines before it); load reads
+	 * through that line and no further, into an empty store (else
+	 * AG_ERR_INVAL), all or nothing: AG_ERR_PROTO when the section does not
+	 * parse, and then nothing was loaded. Attempts in flight are not saved. */
 	int (*save)(void *ctx, FILE *f, int64_t now);
 	int (*load)(void *ctx, FILE *f, int64_t now);
 	/* Counts for status: tracked entries, trusted pairs. */

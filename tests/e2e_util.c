@@ -62,7 +62,7 @@ static void rewrite_line(const struct e2e *e, const char *line, const char *agar
                          const char *backend, FILE *out)
 {
 	const char *build = getenv("AG_BUILDDIR");
-	char mod[E2E_PATH * 2], word[64];
+	char mod[E2E_PATH * 4], word[64];
 	const char *p;
 
 	if (strncmp(line, "auth", 4) != 0 && strncmp(line, "account", 7) != 0)
@@ -163,6 +163,10 @@ static int write_fixtures(struct e2e *e)
 		if (e2e_write(path, buf) != 0)
 			return -1;
 	}
+	/* pam_wrapper wants a fallback service; nothing should use it. */
+	snprintf(path, sizeof(path), "%s/other", e->pamdir);
+	if (e2e_write(path, "auth required pam_deny.so\naccount required pam_deny.so\n") != 0)
+		return -1;
 	if (e2e_write(e->passdb, "alice:correct horse\nbob:hunter2\ncarol:s3cret\nroot:toor\n"
 	                         "mallory:nope\n") != 0)
 		return -1;
@@ -210,11 +214,15 @@ int e2e_init(struct e2e *e, char **argv)
 static int socket_answers(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+	size_t len = strlen(path);
+	int fd, ok;
 
+	if (len >= sizeof(sa.sun_path))
+		return 0;
+	memcpy(sa.sun_path, path, len + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(fd);
 	return ok;
@@ -369,7 +377,10 @@ void e2e_login(const struct e2e *e, const char *service, const char *user, const
 		snprintf(env, sizeof(env), "SSH_CONNECTION=%s", ssh_connection);
 		pam_putenv(ph, env);
 	}
-	(void)run_pamtest_conv(service, user, conv, &d, tests, ph);
+	/* Debian's libpamtest.h misplaces a parenthesis in run_pamtest_conv;
+	 * call the function behind the macro. The handle is ours, so PAM_RHOST
+	 * and the PAM environment are set before authenticate. */
+	(void)_pamtest_conv(service, user, conv, &d, tests, sizeof(tests) / sizeof(tests[0]), ph);
 	out->auth_rv = tests[0].op_rv;
 	if (out->auth_rv == PAM_SUCCESS)
 		out->acct_rv = tests[1].op_rv;

@@ -8,9 +8,10 @@
 #include <sys/types.h>
 
 #define E2E_PATH 512
+#define E2E_DIR 200        /* the run directory; every path is it plus a short name */
 
 struct e2e {
-	char dir[E2E_PATH];      /* one temporary directory for the whole run */
+	char dir[E2E_DIR];       /* one temporary directory for the whole run */
 	char sock[E2E_PATH];     /* privileged socket */
 	char usock[E2E_PATH];    /* user socket */
 	char conf[E2E_PATH];     /* governor config */

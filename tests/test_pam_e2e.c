@@ -161,15 +161,55 @@ static void test_trusted_pair_survives_attack(void **state)
 		}
 	}
 	denied = 90 - (e2e_backend_calls(&E) - calls_before);
-	/* user_rate (5 burst per budget) and user_cap stop most of them */
+	/* user_rate's failing budget (burst 5) stops most of them */
 	assert_true(denied >= 60);
-	/* a stranger from a new address with the right password is held too... */
-	login("sshd", "alice", "correct horse", "198.51.100.99", &r);
-	assert_int_equal(r.auth_rv, PAM_AUTH_ERR);
-	/* ...but alice from her usual address gets in */
+	/* alice from her usual address gets in */
 	login("sshd", "alice", "correct horse", "192.0.2.10", &r);
 	assert_int_equal(r.auth_rv, PAM_SUCCESS);
 	assert_int_equal(r.acct_rv, PAM_SUCCESS);
+	/* and so does alice from a new, clean address: the failing sources
+	 * could not drain the clean budget */
+	login("sshd", "alice", "correct horse", "198.51.100.99", &r);
+	assert_int_equal(r.auth_rv, PAM_SUCCESS);
+}
+
+static int setup_user_cap(void **state)
+{
+	return gov_up("[limits]\nbackoff_base = 20s\nuser_max_failures = 4\n"
+	              "user_rate = 1000/min\nuser_burst = 1000\n");
+}
+
+/* After user_max_failures untrusted failures, a user-wide hold stops
+ * untrusted sources, even with the right password; trusted pairs go on. */
+static void test_user_cap_spares_trusted(void **state)
+{
+	struct e2e_login r;
+	char addr[64];
+
+	login("sshd", "alice", "correct horse", "192.0.2.10", &r);
+	assert_int_equal(r.auth_rv, PAM_SUCCESS);
+	for (int a = 1; a <= 5; a++) { /* five /24s: no backoff, no source limit */
+		snprintf(addr, sizeof(addr), "203.0.%d.1", a);
+		login("sshd", "alice", "guess", addr, &r);
+		assert_int_equal(r.auth_rv, PAM_AUTH_ERR);
+	}
+	assert_int_equal(e2e_backend_calls(&E), 6);
+	login("sshd", "alice", "correct horse", "198.51.100.99", &r);
+	assert_int_equal(r.auth_rv, PAM_AUTH_ERR);
+	assert_int_equal(e2e_backend_calls(&E), 6);
+	assert_non_null(strstr(r.info, "Too many attempts"));
+	login("sshd", "alice", "correct horse", "192.0.2.10", &r);
+	assert_int_equal(r.auth_rv, PAM_SUCCESS);
+	/* that success cleared the cap */
+	login("sshd", "alice", "correct horse", "198.51.100.99", &r);
+	assert_int_equal(r.auth_rv, PAM_SUCCESS);
+}
+
+/* Rates out of the way, so that only failure counting is looked at. */
+static int setup_loose_rates(void **state)
+{
+	return gov_up("[limits]\nbackoff_base = 20s\nuser_rate = 1000/min\nuser_burst = 1000\n"
+	              "source_rate = 1000/min\nsource_burst = 1000\n");
 }
 
 static void test_unavailable_backend_not_counted(void **state)
@@ -462,8 +502,9 @@ static void test_user_socket_is_uid(void **state)
 		}
 		/* report failures for "alice": they must land on uid:65534 */
 		for (int i = 0; i < 4; i++)
-			if (c[i] != NULL && c[i]->conn.fd >= 0)
-				(void)ag_gate_report(c[i], AG_OUT_FAIL, 1, 1000);
+			if (c[i] != NULL && c[i]->conn.fd >= 0 &&
+			    ag_gate_report(c[i], AG_OUT_FAIL, 1, 1000) != 0)
+				_exit(30);
 		_exit(allowed == 2 ? 0 : 20 + allowed);
 	}
 	assert_int_equal(waitpid(kid, &status, 0), kid);
@@ -486,7 +527,8 @@ int main(int argc, char **argv)
 		T(test_silent_says_nothing, setup_default),
 		T(test_backoff_grows_and_clears, setup_short_backoff),
 		T(test_trusted_pair_survives_attack, setup_attack),
-		T(test_unavailable_backend_not_counted, setup_default),
+		T(test_user_cap_spares_trusted, setup_user_cap),
+		T(test_unavailable_backend_not_counted, setup_loose_rates),
 		T(test_governor_down_open, setup_default),
 		T(test_governor_down_closed, setup_default),
 		T(test_governor_hung_open, setup_default),

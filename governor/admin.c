@@ -1,0 +1,467 @@
+/* admin.c - ADMIN requests on the privileged socket: status, explain, reset.
+ *
+ * Replies are logfmt records ("kind=NAME key=value ...\n", values escaped)
+ * in REPLY frames; a record is never split across frames, and every frame
+ * but the last carries MORE=1.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ag_err.h"
+#include "ag_escape.h"
+#include "ag_time.h"
+#include "ag_wire.h"
+#include "client.h"
+#include "gov.h"
+#include "log.h"
+
+#define REPLY_MAX    (4 * AG_TEXT_MAX)
+#define DESCRIBE_MAX 2048
+
+struct reply {
+	char buf[REPLY_MAX];
+	size_t len;
+	int full;
+};
+
+static void put(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct reply *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (r->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(r->buf + r->len, sizeof(r->buf) - r->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(r->buf) - r->len) {
+		r->full = 1;
+		r->buf[r->len] = '\0';
+		return;
+	}
+	r->len += (size_t)n;
+}
+
+/* " key=value" with the value escaped. */
+static void put_str(struct reply *r, const char *key, const char *val)
+{
+	char esc[2 * AG_NAME_MAX];
+
+	ag_escape(esc, sizeof(esc), val, strlen(val));
+	put(r, " %s=%s", key, esc);
+}
+
+static void put_u64(struct reply *r, const char *key, uint64_t v)
+{
+	put(r, " %s=%" PRIu64, key, v);
+}
+
+static void put_i64(struct reply *r, const char *key, int64_t v)
+{
+	put(r, " %s=%" PRId64, key, v);
+}
+
+/* Sends r as REPLY frames, cutting only between records. */
+static void send_reply(struct gov_client *c, struct reply *r)
+{
+	char chunk[AG_TEXT_MAX + 1];
+	size_t off = 0, end, next, rec;
+	struct ag_msg m;
+
+	if (r->full)
+		gov_log(LOG_WARNING, "admin reply truncated at %zu bytes", r->len);
+	do {
+		/* Take whole records while they fit. */
+		end = off;
+		while (end < r->len) {
+			const char *nl = memchr(r->buf + end, '\n', r->len - end);
+
+			next = nl != NULL ? (size_t)(nl - r->buf) + 1 : r->len;
+			if (next - off > AG_TEXT_MAX)
+				break;
+			end = next;
+		}
+		if (end == off && off < r->len) {
+			/* One record longer than a frame: it cannot be sent whole. */
+			rec = AG_TEXT_MAX - 1;
+			memcpy(chunk, r->buf + off, rec);
+			chunk[rec] = '\n';
+			end = off + rec + 1;
+			while (end < r->len && r->buf[end - 1] != '\n')
+				end++;
+			rec++;
+		} else {
+			rec = end - off;
+			memcpy(chunk, r->buf + off, rec);
+		}
+		chunk[rec] = '\0';
+		ag_msg_init(&m, AG_MSG_REPLY);
+		ag_msg_set_str(&m, AG_F_TEXT, chunk);
+		ag_msg_set_u32(&m, AG_F_MORE, end < r->len);
+		if (gov_client_send(c, &m) < 0)
+			return;
+		off = end;
+	} while (off < r->len);
+}
+
+/* ---- status ---- */
+
+static void do_status(struct gov *g, struct gov_client *c)
+{
+	static struct reply r; /* the loop is single-threaded; keeps 16 KiB off the stack */
+	const struct gov_stats *st = &g->stats;
+	int64_t tracked = 0, trusted = 0;
+	uint64_t denied = 0;
+	int i;
+
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < GOV_RULE_COUNT; i++)
+		denied += st->denied[i];
+	if (g->store.ops->counts != NULL)
+		g->store.ops->counts(g->store.ctx, &tracked, &trusted);
+	put(&r, "kind=status");
+	put_str(&r, "version", PACKAGE_VERSION);
+	put_i64(&r, "uptime_s", (ag_mono_ms() - g->start_mono_ms) / 1000);
+	put_str(&r, "store", g->store.ops->name != NULL ? g->store.ops->name : "?");
+	put_i64(&r, "clients", g->nclients);
+	put_i64(&r, "inflight", g->admit.inflight);
+	put_i64(&r, "limit", g->admit.limit);
+	put_i64(&r, "queued_trusted", g->admit.q[AG_CLASS_TRUSTED].len);
+	put_i64(&r, "queued_clean", g->admit.q[AG_CLASS_CLEAN].len);
+	put_i64(&r, "queued_failing", g->admit.q[AG_CLASS_DIRTY].len);
+	put_u64(&r, "allowed", st->allowed);
+	put_u64(&r, "denied", denied);
+	put_u64(&r, "shed", st->shed);
+	put_u64(&r, "denied_backoff", st->denied[GOV_RULE_BACKOFF]);
+	put_u64(&r, "denied_source_rate", st->denied[GOV_RULE_SOURCE_RATE]);
+	put_u64(&r, "denied_user_rate", st->denied[GOV_RULE_USER_RATE]);
+	put_u64(&r, "denied_user_cap", st->denied[GOV_RULE_USER_CAP]);
+	put_u64(&r, "denied_deny", st->denied[GOV_RULE_DENYLIST]);
+	put_u64(&r, "reports_success", st->reports[AG_OUT_SUCCESS]);
+	put_u64(&r, "reports_fail", st->reports[AG_OUT_FAIL]);
+	put_u64(&r, "reports_unavail", st->reports[AG_OUT_UNAVAIL]);
+	put_u64(&r, "abandoned", st->abandoned);
+	put_u64(&r, "proto_errors", st->proto_errors);
+	put_i64(&r, "tracked", tracked);
+	put_i64(&r, "trusted", trusted);
+	put_i64(&r, "p50_us", gov_stats_quantile(g, 500));
+	put_i64(&r, "p99_us", gov_stats_quantile(g, 990));
+	put_u64(&r, "log_dropped", gov_log_dropped());
+	put_u64(&r, "queued", st->queued);
+	put_u64(&r, "refused", st->refused);
+	put_i64(&r, "user_inflight", g->user_inflight);
+	put_i64(&r, "user_slots", g->conf->user_slots);
+	put(&r, "\n");
+	send_reply(c, &r);
+}
+
+/* ---- explain ---- */
+
+static const char *step_verdict(int v)
+{
+	return v == AG_V_ALLOW ? "allow" : v == AG_V_DENY ? "deny" : "skip";
+}
+
+static void put_step(struct reply *r, const char *rule, int verdict, int64_t retry_ms,
+		     const char *detail)
+{
+	put(r, "kind=step rule=%s verdict=%s", rule, step_verdict(verdict));
+	put_i64(r, "retry_ms", retry_ms);
+	put_str(r, "detail", detail);
+	put(r, "\n");
+}
+
+/* The rule 1 steps: the deny list, then the allow list. */
+static void list_steps(struct gov *g, struct reply *r, const struct gov_norm *n, int *denied,
+		       int64_t *retry_ms)
+{
+	const struct gov_list_entry *e = NULL;
+	char cidr[64], detail[GOV_DETAIL_MAX];
+	int64_t now = ag_wall_ms();
+	int kind;
+
+	*denied = 0;
+	*retry_ms = 0;
+	if (!n->src.is_addr) {
+		put_step(r, "deny", 0, 0, "source is not an address");
+		put_step(r, "allow", 0, 0, "source is not an address");
+		return;
+	}
+	kind = gov_lists_match(g->lists, &n->src.addr, now, &e);
+	if (e == NULL || ag_cidr_format(&e->cidr, cidr, sizeof(cidr)) < 0)
+		strcpy(cidr, "?");
+	if (kind == GOV_LIST_DENY) {
+		*denied = 1;
+		*retry_ms = e != NULL && e->expires_ms > now ? e->expires_ms - now : 0;
+		snprintf(detail, sizeof(detail), "entry %s %s", cidr,
+			 *retry_ms > 0 ? "until it expires" : "permanent");
+		put_step(r, "deny", AG_V_DENY, *retry_ms, detail);
+		put_step(r, "allow", 0, 0, "deny wins");
+		return;
+	}
+	put_step(r, "deny", AG_V_ALLOW, 0, "no entry");
+	if (kind == GOV_LIST_ALLOW) {
+		snprintf(detail, sizeof(detail), "entry %s: rules 3-4 skipped, class clean", cidr);
+		put_step(r, "allow", AG_V_ALLOW, 0, detail);
+	} else {
+		put_step(r, "allow", 0, 0, "no entry");
+	}
+}
+
+/* The store's description, one "kind=state" record per line (a leading
+ * "kind=X" of the store's becomes "scope=X"), with anything that could break
+ * a record replaced. */
+static void put_state(struct gov *g, struct reply *r, const struct gov_norm *n)
+{
+	char desc[DESCRIBE_MAX], *line, *save = NULL, *p;
+	int rc;
+
+	desc[0] = '\0';
+	if (g->store.ops->describe == NULL)
+		return;
+	rc = g->store.ops->describe(g->store.ctx, n->user, n->src.key, n->src.agg, ag_wall_ms(),
+				    desc, sizeof(desc));
+	if (rc < 0) {
+		put(r, "kind=state");
+		put_str(r, "error", ag_strerror(rc));
+		put(r, "\n");
+		return;
+	}
+	desc[sizeof(desc) - 1] = '\0';
+	for (line = strtok_r(desc, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		for (p = line; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				*p = '?';
+		/* The store may name its own record kind: keep one "kind" key. */
+		if (strncmp(line, "kind=", 5) == 0)
+			put(r, "kind=state scope=%s\n", line + 5);
+		else if (line[0] != '\0')
+			put(r, "kind=state %s\n", line);
+	}
+}
+
+/* Normalises an admin-given attempt as a DECIDE would. src (may be NULL) is
+ * an address or host name as PAM_RHOST would be, or a source key as stored
+ * ("host:NAME", "local:NAME"), taken as it is. */
+static int admin_norm(const struct gov *g, const char *user, const char *src, struct gov_norm *n)
+{
+	int is_key =
+	    src != NULL && (strncmp(src, "host:", 5) == 0 || strncmp(src, "local:", 6) == 0);
+	int rc;
+
+	rc = gov_attempt_normalise(g, user, is_key ? NULL : src, NULL, NULL, 0, 0, n);
+	if (rc < 0 || !is_key)
+		return rc;
+	if (strlen(src) >= sizeof(n->src.key))
+		return AG_ERR_TOOBIG;
+	memset(&n->src, 0, sizeof(n->src));
+	strcpy(n->src.key, src);
+	strcpy(n->src.agg, src);
+	return 0;
+}
+
+/* The store's steps (GOV_CHECK: nothing changes), then the shed step.
+ * *free_slot: the attempt's class has a slot now. */
+static int store_steps(struct gov *g, struct reply *r, const struct gov_norm *n, int allowlisted,
+		       struct gov_decision *d, int *free_slot)
+{
+	unsigned mask = gov_admit_slot_mask(&g->admit);
+	char detail[GOV_DETAIL_MAX];
+	struct gov_attempt at;
+	int i, rc;
+
+	at.user = n->user;
+	at.source = n->src.key;
+	at.agg = n->src.agg;
+	at.allowlisted = allowlisted;
+	at.user_socket = 0;
+	rc = g->store.ops->decide(g->store.ctx, &at, ag_wall_ms(), GOV_CHECK, mask, d);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < d->nsteps && i < GOV_MAX_STEPS; i++) {
+		d->steps[i].detail[GOV_DETAIL_MAX - 1] = '\0';
+		put_step(r, gov_rule_name(d->steps[i].rule), d->steps[i].verdict,
+			 d->steps[i].retry_ms, d->steps[i].detail);
+	}
+	*free_slot = d->klass >= 0 && d->klass < AG_CLASS_COUNT && ((mask >> d->klass) & 1u);
+	snprintf(detail, sizeof(detail),
+		 "class=%s inflight=%" PRId64 " limit=%" PRId64 " queued=%" PRId64 "%s",
+		 ag_class_name(d->klass), g->admit.inflight, g->admit.limit, g->admit.queued,
+		 *free_slot ? "" : ": would queue");
+	put_step(r, "shed", *free_slot ? AG_V_ALLOW : AG_V_DENY, 0, detail);
+	return 0;
+}
+
+static void do_explain(struct gov *g, struct gov_client *c, const char *user, const char *addr)
+{
+	static struct reply steps, out;
+	struct gov_decision d;
+	struct gov_norm n;
+	int64_t list_retry, retry;
+	int list_denied, allowlisted = 0, deny, rule, free_slot = 0, rc;
+
+	memset(&steps, 0, sizeof(steps));
+	memset(&out, 0, sizeof(out));
+	if (admin_norm(g, user, addr, &n) < 0) {
+		gov_client_error(c, AG_ERR_INVAL, "explain: invalid user or address");
+		return;
+	}
+	list_steps(g, &steps, &n, &list_denied, &list_retry);
+	if (!list_denied && n.src.is_addr)
+		allowlisted =
+		    gov_lists_match(g->lists, &n.src.addr, ag_wall_ms(), NULL) == GOV_LIST_ALLOW;
+	rc = store_steps(g, &steps, &n, allowlisted, &d, &free_slot);
+	if (rc < 0) {
+		gov_client_error(c, rc, "explain: store failed");
+		return;
+	}
+	/* Deny wins over the store, as in a DECIDE. */
+	deny = list_denied || d.verdict == AG_V_DENY;
+	rule = list_denied ? GOV_RULE_DENYLIST : deny ? d.rule : GOV_RULE_NONE;
+	retry = list_denied ? list_retry : deny ? d.retry_ms : 0;
+
+	put(&out, "kind=decision");
+	put_str(&out, "user", n.user);
+	put_str(&out, "source", n.src.key);
+	put(&out, " verdict=%s rule=%s", deny ? "deny" : "allow", gov_rule_name(rule));
+	put_i64(&out, "retry_ms", retry);
+	put(&out, " class=%s trusted=%s slot_free=%s\n", ag_class_name(d.klass),
+	    d.trusted ? "yes" : "no", free_slot ? "yes" : "no");
+	put(&out, "%s", steps.buf);
+	put_state(g, &out, &n);
+	send_reply(c, &out);
+}
+
+/* ---- reset ---- */
+
+static const char *const scope_names[] = {"", "user", "source", "pair", "all"};
+
+static void do_reset(struct gov *g, struct gov_client *c, int nargs, char args[][AG_NAME_MAX + 1])
+{
+	static struct reply r;
+	const char *user = NULL, *source = NULL, *scope_name = nargs > 0 ? args[0] : "";
+	const char *name_arg, *src_arg;
+	char eu[96], es[96], text[160];
+	struct gov_norm n;
+	int scope = 0, rc;
+
+	memset(&r, 0, sizeof(r));
+	if (strcmp(scope_name, "user") == 0 && nargs == 2)
+		scope = GOV_RESET_USER;
+	else if (strcmp(scope_name, "source") == 0 && nargs == 2)
+		scope = GOV_RESET_SOURCE;
+	else if (strcmp(scope_name, "pair") == 0 && nargs == 3)
+		scope = GOV_RESET_PAIR;
+	else if (strcmp(scope_name, "all") == 0 && nargs == 1)
+		scope = GOV_RESET_ALL;
+	if (scope == 0) {
+		gov_client_error(c, AG_ERR_INVAL,
+				 "usage: reset user NAME | source ADDR | pair NAME ADDR | all");
+		return;
+	}
+	scope_name = scope_names[scope];
+	if (scope != GOV_RESET_ALL) {
+		/* For a source alone any user name does: only the source is used. */
+		name_arg = scope == GOV_RESET_SOURCE ? "-" : args[1];
+		src_arg = scope == GOV_RESET_PAIR     ? args[2]
+			  : scope == GOV_RESET_SOURCE ? args[1]
+						      : NULL;
+		if (admin_norm(g, name_arg, src_arg, &n) < 0) {
+			gov_client_error(c, AG_ERR_INVAL, "reset: invalid user or address");
+			return;
+		}
+	}
+	if (scope == GOV_RESET_USER || scope == GOV_RESET_PAIR)
+		user = n.user;
+	if (scope == GOV_RESET_SOURCE || scope == GOV_RESET_PAIR)
+		source = n.src.key;
+	rc = g->store.ops->reset(g->store.ctx, scope, user, source);
+	ag_escape(eu, sizeof(eu), user != NULL ? user : "-", strlen(user != NULL ? user : "-"));
+	ag_escape(es, sizeof(es), source != NULL ? source : "-",
+		  strlen(source != NULL ? source : "-"));
+	gov_log(LOG_NOTICE, "admin reset %s user=%s source=%s by uid %ld pid %ld: %s", scope_name,
+		eu, es, (long)c->peer.uid, (long)c->peer.pid,
+		rc == 0 ? "cleared" : ag_strerror(rc));
+	if (rc < 0) {
+		snprintf(text, sizeof(text), "reset %s: %s", scope_name,
+			 rc == AG_ERR_NOTFOUND ? "nothing stored" : ag_strerror(rc));
+		gov_client_error(c, rc, text);
+		return;
+	}
+	put(&r, "kind=reset scope=%s", scope_name);
+	if (user != NULL)
+		put_str(&r, "user", user);
+	if (source != NULL)
+		put_str(&r, "source", source);
+	put(&r, " cleared=yes\n");
+	send_reply(c, &r);
+}
+
+/* ---- dispatch ---- */
+
+/* Root, or a member of admin_group; else ERROR and a log line. */
+static int may_change(struct gov *g, struct gov_client *c, const char *cmd)
+{
+	char text[200];
+
+	if (gov_peer_is_admin(g, &c->peer))
+		return 1;
+	if (g->conf->admin_group != NULL && g->conf->admin_group[0] != '\0')
+		snprintf(text, sizeof(text), "permission denied: need root or group %s",
+			 g->conf->admin_group);
+	else
+		snprintf(text, sizeof(text), "permission denied: need root");
+	gov_log(LOG_WARNING, "admin %s refused for uid %ld pid %ld", cmd, (long)c->peer.uid,
+		(long)c->peer.pid);
+	gov_client_error(c, AG_ERR_PERM, text);
+	return 0;
+}
+
+int gov_admin_handle(struct gov *g, struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
+{
+	char cmd[AG_NAME_MAX + 1], args[AG_ADMIN_ARGS][AG_NAME_MAX + 1];
+	int nargs = 0, i;
+
+	if (!AG_HAS(m, AG_F_CMD) || ag_str_copy(cmd, sizeof(cmd), m->cmd) < 0) {
+		gov_client_error(c, AG_ERR_INVAL, "missing command");
+		return 0;
+	}
+	/* Arguments are positional: the first absent one ends them. */
+	for (i = 0; i < AG_ADMIN_ARGS && AG_HAS(m, AG_F_ARG0 + i); i++) {
+		if (ag_str_copy(args[i], sizeof(args[i]), m->arg[i]) < 0) {
+			gov_client_error(c, AG_ERR_INVAL, "argument too long");
+			return 0;
+		}
+		nargs++;
+	}
+	for (; i < AG_ADMIN_ARGS; i++) {
+		if (AG_HAS(m, AG_F_ARG0 + i)) {
+			gov_client_error(c, AG_ERR_INVAL, "arguments must be consecutive");
+			return 0;
+		}
+	}
+	if (strcmp(cmd, "status") == 0 && nargs == 0) {
+		do_status(g, c);
+	} else if (strcmp(cmd, "explain") == 0) {
+		if (nargs != 2)
+			gov_client_error(c, AG_ERR_INVAL, "usage: explain USER ADDR");
+		else if (may_change(g, c, cmd))
+			do_explain(g, c, args[0], args[1]);
+	} else if (strcmp(cmd, "reset") == 0) {
+		if (may_change(g, c, cmd))
+			do_reset(g, c, nargs, args);
+	} else {
+		char esc[64], text[128];
+
+		ag_escape(esc, sizeof(esc), cmd, strlen(cmd));
+		snprintf(text, sizeof(text), "unknown command %s (status, explain, reset)", esc);
+		gov_client_error(c, AG_ERR_INVAL, text);
+	}
+	return 0;
+}

@@ -1,0 +1,596 @@
+/* attempt.c - DECIDE, PRECHECK and REPORT: normalising an attempt, rule 1,
+ * the store, admissions and their leases, the class queues. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "ag_err.h"
+#include "ag_escape.h"
+#include "ag_time.h"
+#include "ag_wire.h"
+#include "client.h"
+#include "gov.h"
+#include "log.h"
+
+#define ALL_CLASSES ((1u << AG_CLASS_COUNT) - 1)
+#define JITTER_PM   200
+
+/* ---- normalising ---- */
+
+/* Copies an optional string field; *out is NULL when the field is absent. */
+static int opt_field(const struct ag_msg *m, int field, struct ag_str s, char *buf, size_t cap,
+		     const char **out)
+{
+	int rc;
+
+	*out = NULL;
+	if (!AG_HAS(m, field))
+		return 0;
+	rc = ag_str_copy(buf, cap, s);
+	if (rc < 0)
+		return rc;
+	*out = buf;
+	return 0;
+}
+
+int gov_attempt_normalise(const struct gov *g, const char *user, const char *rhost,
+			  const char *ruser, const char *tty, int user_socket, uid_t uid,
+			  struct gov_norm *out)
+{
+	const struct ag_conf *cf = g->conf;
+	size_t i, len;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->user_socket = user_socket;
+	if (user_socket) {
+		/* Whatever name or origin the peer claims, the kernel says who it
+		 * is: a local user must not spend the budgets of a remote source
+		 * or mark its netblock failing, so the source is the uid too. */
+		snprintf(out->user, sizeof(out->user), "uid:%lu", (unsigned long)uid);
+		rhost = NULL;
+		ruser = out->user;
+		tty = NULL;
+	} else {
+		len = user != NULL ? strlen(user) : 0;
+		if (len == 0)
+			return AG_ERR_INVAL;
+		if (len >= sizeof(out->user))
+			return AG_ERR_TOOBIG;
+		memcpy(out->user, user, len + 1);
+		if (cf->fold_case)
+			for (i = 0; i < len; i++)
+				if (out->user[i] >= 'A' && out->user[i] <= 'Z')
+					out->user[i] = (char)(out->user[i] - 'A' + 'a');
+	}
+	rc = ag_source_from(rhost != NULL && rhost[0] != '\0' ? rhost : NULL, ruser, tty,
+			    (int)cf->source_prefix_v4, (int)cf->source_prefix_v6,
+			    (int)cf->agg_prefix_v4, (int)cf->agg_prefix_v6, &out->src);
+	return rc < 0 ? AG_ERR_INVAL : 0;
+}
+
+/* Normalises the attempt carried by m; on failure answers ERROR and returns
+ * the code (the connection stays open). */
+static int norm_msg(struct gov *g, struct gov_client *c, const struct ag_msg *m, struct gov_norm *n)
+{
+	char user[AG_NAME_MAX + 1], rhost[AG_NAME_MAX + 1], ruser[AG_NAME_MAX + 1];
+	char tty[AG_NAME_MAX + 1], esc[96];
+	const char *pu, *ph, *pr, *pt, *ps;
+	char text[160];
+	int rc;
+
+	rc = opt_field(m, AG_F_USER, m->user, user, sizeof(user), &pu);
+	if (rc == 0)
+		rc = opt_field(m, AG_F_RHOST, m->rhost, rhost, sizeof(rhost), &ph);
+	if (rc == 0)
+		rc = opt_field(m, AG_F_RUSER, m->ruser, ruser, sizeof(ruser), &pr);
+	if (rc == 0)
+		rc = opt_field(m, AG_F_TTY, m->tty, tty, sizeof(tty), &pt);
+	if (rc == 0)
+		rc = gov_attempt_normalise(g, pu, ph, pr, pt, c->user_socket, c->peer.uid, n);
+	if (rc == 0)
+		rc = opt_field(m, AG_F_SERVICE, m->service, n->service, sizeof(n->service), &ps);
+	if (rc < 0) {
+		if (AG_HAS(m, AG_F_RHOST))
+			ag_escape(esc, sizeof(esc), m->rhost.ptr, m->rhost.len);
+		else
+			strcpy(esc, "-");
+		snprintf(text, sizeof(text), "invalid attempt (user or rhost %s)", esc);
+		gov_client_error(c, AG_ERR_INVAL, text);
+		return AG_ERR_INVAL;
+	}
+	return 0;
+}
+
+int gov_attempt_judge(struct gov *g, const struct gov_norm *n, int mode, unsigned slot_mask,
+		      struct gov_decision *out, int *allowlisted)
+{
+	const struct gov_list_entry *e = NULL;
+	struct gov_attempt at;
+	int64_t now = ag_wall_ms();
+	int kind = 0;
+
+	memset(out, 0, sizeof(*out));
+	*allowlisted = 0;
+	if (n->src.is_addr)
+		kind = gov_lists_match(g->lists, &n->src.addr, now, &e);
+	if (kind == GOV_LIST_DENY) {
+		out->verdict = AG_V_DENY;
+		out->rule = GOV_RULE_DENYLIST;
+		out->retry_ms = e != NULL && e->expires_ms > now ? e->expires_ms - now : 0;
+		out->klass = AG_CLASS_DIRTY;
+		return 0;
+	}
+	*allowlisted = kind == GOV_LIST_ALLOW;
+	at.user = n->user;
+	at.source = n->src.key;
+	at.agg = n->src.agg;
+	at.allowlisted = *allowlisted;
+	at.user_socket = n->user_socket;
+	return g->store.ops->decide(g->store.ctx, &at, now, mode, slot_mask, out);
+}
+
+/* ---- answers ---- */
+
+static uint32_t clamp_u32(int64_t v)
+{
+	return v < 0 ? 0 : v > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+static void answer_shed(struct gov *g, struct gov_client *c, int64_t recv_us, int is_decide)
+{
+	struct ag_msg m;
+
+	ag_msg_init(&m, AG_MSG_VERDICT);
+	ag_msg_set_u32(&m, AG_F_VERDICT, AG_V_SHED);
+	ag_msg_set_str(&m, AG_F_RULE, gov_rule_name(GOV_RULE_SHED));
+	g->stats.shed++;
+	if (is_decide)
+		gov_stats_latency(g, ag_mono_us() - recv_us);
+	(void)gov_client_send(c, &m);
+}
+
+static void answer_deny(struct gov *g, struct gov_client *c, const struct gov_norm *n,
+			const struct gov_decision *d, int64_t recv_us, int is_decide)
+{
+	struct ag_msg m;
+	int rule = d->rule > GOV_RULE_NONE && d->rule < GOV_RULE_COUNT ? d->rule : GOV_RULE_NONE;
+
+	ag_msg_init(&m, AG_MSG_VERDICT);
+	ag_msg_set_u32(&m, AG_F_VERDICT, AG_V_DENY);
+	ag_msg_set_str(&m, AG_F_RULE, gov_rule_name(rule));
+	ag_msg_set_u32(&m, AG_F_RETRY_MS, clamp_u32(d->retry_ms));
+	g->stats.denied[rule]++;
+	if (is_decide)
+		gov_stats_latency(g, ag_mono_us() - recv_us);
+	gov_log_denial(gov_rule_name(rule), n->user, n->src.key, d->retry_ms, n->service,
+		       ag_mono_ms());
+	(void)gov_client_send(c, &m);
+}
+
+static void rearm_expiry(struct gov *g)
+{
+	struct gov_waiter *w = gov_admit_first_expiry(&g->admit);
+
+	if (g->ev_expire == NULL)
+		return;
+	if (w == NULL)
+		evtimer_del(g->ev_expire);
+	else
+		gov_timer_ms(g->ev_expire, w->expire_ms - ag_mono_ms());
+}
+
+/* ---- admissions ---- */
+
+static void release_slot(struct gov *g, struct gov_admission *a)
+{
+	if (!a->slot_held)
+		return;
+	a->slot_held = 0;
+	if (a->user_socket)
+		g->user_inflight--;
+	else
+		gov_admit_release(&g->admit, a->klass);
+}
+
+static void lease_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gov_admission *a = arg;
+	struct gov *g = a->client->g;
+	int held = a->slot_held;
+
+	/* The lease only frees the slot: a report that comes later on the same
+	 * connection still counts, and closing the connection still abandons. */
+	a->lease_over = 1;
+	release_slot(g, a);
+	if (held) {
+		char u[96], s[96];
+
+		ag_escape(u, sizeof(u), a->user, strlen(a->user));
+		ag_escape(s, sizeof(s), a->source, strlen(a->source));
+		gov_log(LOG_NOTICE, "lease ran out: user=%s source=%s pid=%ld", u, s,
+			(long)a->client->peer.pid);
+		if (!a->user_socket)
+			gov_attempt_serve(g);
+	}
+}
+
+/* An admission not yet linked to anything: allocated before the store
+ * commits, so that running out of memory cannot strand a committed attempt. */
+static struct gov_admission *admission_new(struct gov *g, struct gov_client *c)
+{
+	struct gov_admission *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	a->client = c;
+	a->lease_ev = evtimer_new(g->base, lease_cb, a);
+	if (a->lease_ev == NULL) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* Unlinks (if linked) and frees; the slot must already be released. */
+static void admission_free(struct gov *g, struct gov_admission *a)
+{
+	struct gov_client *c = a->client;
+	struct gov_uid *u;
+
+	if (a->prev != NULL || c->adm == a) {
+		if (a->prev != NULL)
+			a->prev->next = a->next;
+		else
+			c->adm = a->next;
+		if (a->next != NULL)
+			a->next->prev = a->prev;
+		c->nadm--;
+		if (a->user_socket && (u = gov_uid_get(g, c->peer.uid, 0)) != NULL) {
+			u->admissions--;
+			gov_uid_put(g, c->peer.uid);
+		}
+	}
+	event_free(a->lease_ev);
+	sodium_memzero(a->id, sizeof(a->id));
+	free(a);
+}
+
+static void attempt_of(const struct gov_admission *a, struct gov_attempt *at)
+{
+	at->user = a->user;
+	at->source = a->source;
+	at->agg = a->agg;
+	at->allowlisted = a->allowlisted;
+	at->user_socket = a->user_socket;
+}
+
+void gov_admission_abandon(struct gov *g, struct gov_admission *a)
+{
+	struct gov_attempt at;
+	int rc;
+
+	if (!g->stopping) {
+		attempt_of(a, &at);
+		rc = g->store.ops->report(g->store.ctx, &at, GOV_OUT_ABANDON, ag_wall_ms(),
+					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM);
+		if (rc < 0)
+			gov_log(LOG_ERR, "store: abandon not recorded: %s", ag_strerror(rc));
+		g->stats.abandoned++;
+	}
+	release_slot(g, a);
+	admission_free(g, a);
+}
+
+/* Links the admitted attempt to c, takes its slot, starts its lease and
+ * answers allow. */
+static void admit(struct gov *g, struct gov_client *c, struct gov_admission *a,
+		  const struct gov_norm *n, const struct gov_decision *d, int allowlisted,
+		  int64_t recv_us)
+{
+	struct gov_uid *u;
+	struct ag_msg m;
+
+	memcpy(a->user, n->user, sizeof(a->user));
+	memcpy(a->source, n->src.key, sizeof(a->source));
+	memcpy(a->agg, n->src.agg, sizeof(a->agg));
+	a->klass = d->klass >= 0 && d->klass < AG_CLASS_COUNT ? d->klass : AG_CLASS_DIRTY;
+	a->allowlisted = allowlisted;
+	a->user_socket = c->user_socket;
+	randombytes_buf(a->id, sizeof(a->id));
+	if (a->user_socket) {
+		g->user_inflight++;
+		a->slot_held = 1;
+		/* The entry exists: the connection counts in it. */
+		u = gov_uid_get(g, c->peer.uid, 0);
+		if (u != NULL)
+			u->admissions++;
+	} else if (gov_admit_acquire(&g->admit, a->klass) == 0) {
+		a->slot_held = 1;
+	} else {
+		/* The store admitted with the mask we gave it, so this cannot
+		 * happen; the attempt is committed, let it through slotless. */
+		gov_log(LOG_ERR, "no slot for an admitted attempt of class %s",
+			ag_class_name(a->klass));
+	}
+	a->next = c->adm;
+	if (c->adm != NULL)
+		c->adm->prev = a;
+	c->adm = a;
+	c->nadm++;
+	gov_timer_ms(a->lease_ev, a->user_socket ? g->conf->user_lease_ms : g->conf->lease_ms);
+
+	ag_msg_init(&m, AG_MSG_VERDICT);
+	ag_msg_set_u32(&m, AG_F_VERDICT, AG_V_ALLOW);
+	m.present |= 1u << AG_F_ID;
+	memcpy(m.id, a->id, sizeof(m.id));
+	ag_msg_set_u32(&m, AG_F_CLASS, (uint32_t)a->klass);
+	g->stats.allowed++;
+	gov_stats_latency(g, ag_mono_us() - recv_us);
+	(void)gov_client_send(c, &m);
+}
+
+/* ---- DECIDE ---- */
+
+static unsigned slot_mask(struct gov *g, const struct gov_client *c)
+{
+	const struct gov_uid *u;
+
+	if (!c->user_socket)
+		return gov_admit_slot_mask(&g->admit);
+	if (g->user_inflight >= g->conf->user_slots)
+		return 0;
+	u = gov_uid_get(g, c->peer.uid, 0);
+	if (u != NULL && u->admissions >= g->conf->user_max_admissions)
+		return 0;
+	return ALL_CLASSES;
+}
+
+/* Joins the class queue; announce: send QUEUED (not when re-queued after a
+ * dequeue, the module already waits). */
+static void enqueue(struct gov *g, struct gov_client *c, const struct gov_norm *n,
+		    const struct gov_decision *d, int64_t recv_us, int64_t deadline_ms,
+		    int announce)
+{
+	struct gov_pending *p = &c->pending;
+	struct ag_msg m;
+	int64_t now = ag_mono_ms();
+
+	if (n != &p->n)
+		p->n = *n;
+	p->recv_us = recv_us;
+	p->deadline_ms = deadline_ms;
+	memset(&p->w, 0, sizeof(p->w));
+	p->w.klass = d->klass >= 0 && d->klass < AG_CLASS_COUNT ? d->klass : AG_CLASS_DIRTY;
+	p->w.owner = c;
+	if (gov_admit_enqueue(&g->admit, &p->w, now, deadline_ms - g->conf->shed_margin_ms,
+			      randombytes_random()) < 0) {
+		answer_shed(g, c, recv_us, 1);
+		return;
+	}
+	if (p->w.expire_ms <= now) {
+		/* Its budget cannot cover a wait: say so now rather than QUEUED. */
+		gov_admit_remove(&g->admit, &p->w, now);
+		answer_shed(g, c, recv_us, 1);
+		return;
+	}
+	p->active = 1;
+	rearm_expiry(g);
+	if (!announce)
+		return;
+	g->stats.queued++;
+	ag_msg_init(&m, AG_MSG_QUEUED);
+	ag_msg_set_u32(&m, AG_F_CLASS, (uint32_t)p->w.klass);
+	(void)gov_client_send(c, &m);
+}
+
+/* The whole decision for one DECIDE (fresh, or a waiter taken from its
+ * queue), and its answer. */
+static void decide(struct gov *g, struct gov_client *c, const struct gov_norm *n, int64_t recv_us,
+		   int64_t deadline_ms, int fresh)
+{
+	struct gov_admission *a;
+	struct gov_decision d;
+	int allowlisted = 0, rc;
+
+	if (ag_mono_ms() > deadline_ms) {
+		answer_shed(g, c, recv_us, 1);
+		return;
+	}
+	if (c->nadm >= GOV_CLIENT_ADM_MAX) {
+		gov_client_error(c, AG_ERR_FULL, "too many open admissions on this connection");
+		return;
+	}
+	a = admission_new(g, c);
+	if (a == NULL) {
+		gov_client_error(c, AG_ERR_NOMEM, "out of memory");
+		return;
+	}
+	rc = gov_attempt_judge(g, n, GOV_COMMIT, slot_mask(g, c), &d, &allowlisted);
+	if (rc < 0) {
+		admission_free(g, a);
+		gov_log(LOG_ERR, "store: decide failed: %s", ag_strerror(rc));
+		gov_client_error(c, rc, "store failed");
+		return;
+	}
+	if (d.verdict == AG_V_ALLOW) {
+		admit(g, c, a, n, &d, allowlisted, recv_us);
+		return;
+	}
+	admission_free(g, a);
+	if (d.verdict == AG_V_DENY)
+		answer_deny(g, c, n, &d, recv_us, 1);
+	else if (c->user_socket) /* the user socket never queues */
+		answer_shed(g, c, recv_us, 1);
+	else
+		enqueue(g, c, n, &d, recv_us, deadline_ms, fresh);
+}
+
+static int64_t deadline_of(const struct ag_msg *m, int64_t recv_us)
+{
+	int64_t budget = AG_HAS(m, AG_F_BUDGET) ? (int64_t)m->budget_ms : GOV_BUDGET_DEFAULT_MS;
+
+	return recv_us / 1000 + budget;
+}
+
+int gov_attempt_decide(struct gov *g, struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
+{
+	struct gov_norm n;
+
+	if (norm_msg(g, c, m, &n) < 0)
+		return 0;
+	decide(g, c, &n, recv_us, deadline_of(m, recv_us), 1);
+	return 0;
+}
+
+int gov_attempt_precheck(struct gov *g, struct gov_client *c, const struct ag_msg *m,
+			 int64_t recv_us)
+{
+	struct gov_decision d;
+	struct gov_norm n;
+	struct ag_msg r;
+	int allowlisted, rc;
+
+	if (norm_msg(g, c, m, &n) < 0)
+		return 0;
+	if (ag_mono_ms() > deadline_of(m, recv_us)) {
+		answer_shed(g, c, recv_us, 0);
+		return 0;
+	}
+	/* Only the rules: a full host is not a reason to skip the password. */
+	rc = gov_attempt_judge(g, &n, GOV_CHECK, ALL_CLASSES, &d, &allowlisted);
+	if (rc < 0) {
+		gov_log(LOG_ERR, "store: precheck failed: %s", ag_strerror(rc));
+		gov_client_error(c, rc, "store failed");
+		return 0;
+	}
+	if (d.verdict == AG_V_DENY) {
+		answer_deny(g, c, &n, &d, recv_us, 0);
+		return 0;
+	}
+	ag_msg_init(&r, AG_MSG_VERDICT);
+	ag_msg_set_u32(&r, AG_F_VERDICT, AG_V_ALLOW);
+	(void)gov_client_send(c, &r);
+	return 0;
+}
+
+/* ---- REPORT ---- */
+
+static struct gov_admission *find_admission(struct gov_client *c, const uint8_t *id)
+{
+	struct gov_admission *a;
+
+	for (a = c->adm; a != NULL; a = a->next)
+		if (sodium_memcmp(a->id, id, AG_ID_LEN) == 0)
+			return a;
+	return NULL;
+}
+
+int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
+{
+	struct gov_admission *a;
+	struct gov_attempt at;
+	struct ag_msg r;
+	int held, user, rc;
+
+	if (!AG_HAS(m, AG_F_ID) || !AG_HAS(m, AG_F_OUTCOME) || m->outcome < AG_OUT_SUCCESS ||
+	    m->outcome > AG_OUT_PASS) {
+		gov_client_fail(c, AG_ERR_PROTO, "REPORT needs an id and an outcome");
+		return AG_ERR_PROTO;
+	}
+	a = find_admission(c, m->id);
+	if (a == NULL) {
+		gov_client_error(c, AG_ERR_NOTFOUND, "no such admission on this connection");
+		return 0;
+	}
+	g->stats.reports[m->outcome]++;
+	held = a->slot_held;
+	user = a->user_socket;
+	release_slot(g, a);
+	if (m->outcome != AG_OUT_PASS) {
+		/* PASS keeps the admission open for the final outcome. */
+		attempt_of(a, &at);
+		rc = g->store.ops->report(g->store.ctx, &at, m->outcome, ag_wall_ms(),
+					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM);
+		if (rc < 0)
+			gov_log(LOG_ERR, "store: report not recorded: %s", ag_strerror(rc));
+		admission_free(g, a);
+	}
+	ag_msg_init(&r, AG_MSG_ACK);
+	(void)gov_client_send(c, &r);
+	if (held && !user)
+		gov_attempt_serve(g);
+	return 0;
+}
+
+/* ---- the queues ---- */
+
+/* Answers "shed" to every waiter whose time is up (all: every waiter). */
+static void shed_expired(struct gov *g, int all)
+{
+	struct gov_waiter *w;
+	struct gov_client *c;
+	int64_t now = ag_mono_ms();
+
+	for (;;) {
+		if (all) {
+			w = gov_admit_first_expiry(&g->admit);
+			if (w != NULL)
+				gov_admit_remove(&g->admit, w, now);
+		} else {
+			w = gov_admit_pop_expired(&g->admit, now);
+		}
+		if (w == NULL)
+			break;
+		c = w->owner;
+		c->pending.active = 0;
+		answer_shed(g, c, c->pending.recv_us, 1);
+	}
+}
+
+void gov_attempt_serve(struct gov *g)
+{
+	struct gov_waiter *w;
+	struct gov_client *c;
+	int64_t bound;
+
+	if (g->serving || g->stopping)
+		return;
+	g->serving = 1;
+	/* A waiter re-queued in a class without a slot is not returned again;
+	 * the bound only guards against a store that disagrees with the mask. */
+	bound = g->admit.queued + 1;
+	while (bound-- > 0) {
+		/* next does not skip waiters whose time is up. */
+		shed_expired(g, 0);
+		w = gov_admit_next(&g->admit, ag_mono_ms());
+		if (w == NULL)
+			break;
+		c = w->owner;
+		gov_admit_remove(&g->admit, w, ag_mono_ms());
+		c->pending.active = 0;
+		/* Rules 1-4 are checked again: state may have changed while it waited. */
+		decide(g, c, &c->pending.n, c->pending.recv_us, c->pending.deadline_ms, 0);
+	}
+	g->serving = 0;
+	rearm_expiry(g);
+}
+
+void gov_attempt_expire(struct gov *g, int all)
+{
+	shed_expired(g, all);
+	rearm_expiry(g);
+}
+
+void gov_attempt_unqueue(struct gov *g, struct gov_client *c)
+{
+	if (!c->pending.active)
+		return;
+	gov_admit_remove(&g->admit, &c->pending.w, ag_mono_ms());
+	c->pending.active = 0;
+	rearm_expiry(g);
+}

@@ -1,0 +1,529 @@
+/* client.c - connections: bounded buffers, frames, who may send what, idle
+ * drop, eviction, and closing with everything the connection held. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <event2/event.h>
+
+#include "ag_err.h"
+#include "ag_time.h"
+#include "ag_wire.h"
+#include "client.h"
+#include "gov.h"
+#include "log.h"
+
+#define READS_PER_WAKEUP   16  /* so that one chatty client cannot starve the others */
+#define GOV_EVICT_QUIET_MS 250 /* a client quiet for less is not evicted at max_clients */
+
+typedef int (*gov_handler)(struct gov *g, struct gov_client *c, const struct ag_msg *m,
+			   int64_t recv_us);
+
+/* Who may send what, and on which socket. */
+static const struct {
+	uint8_t type;
+	unsigned char on_priv, on_user;
+	int kind;
+	gov_handler fn;
+} dispatch[] = {
+    {AG_MSG_DECIDE, 1, 1, GOV_KIND_PAM, gov_attempt_decide},
+    {AG_MSG_PRECHECK, 1, 1, GOV_KIND_PAM, gov_attempt_precheck},
+    {AG_MSG_REPORT, 1, 1, GOV_KIND_PAM, gov_attempt_report},
+    {AG_MSG_ADMIN, 1, 0, GOV_KIND_ADMIN, gov_admin_handle},
+};
+
+/* ---- per-uid counts ---- */
+
+struct gov_uid *gov_uid_get(struct gov *g, uid_t uid, int create)
+{
+	struct gov_uid **slot = &g->uids[uid % GOV_UID_BUCKETS];
+	struct gov_uid *u;
+
+	for (u = *slot; u != NULL; u = u->next)
+		if (u->uid == uid)
+			return u;
+	if (!create)
+		return NULL;
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		return NULL;
+	u->uid = uid;
+	u->next = *slot;
+	*slot = u;
+	return u;
+}
+
+void gov_uid_put(struct gov *g, uid_t uid)
+{
+	struct gov_uid **pp = &g->uids[uid % GOV_UID_BUCKETS];
+	struct gov_uid *u;
+
+	for (; (u = *pp) != NULL; pp = &u->next) {
+		if (u->uid != uid)
+			continue;
+		if (u->conns <= 0 && u->admissions <= 0) {
+			*pp = u->next;
+			free(u);
+		}
+		return;
+	}
+}
+
+int gov_peer_is_admin(const struct gov *g, const struct gov_peer *p)
+{
+	int i;
+
+	if (p->uid == 0)
+		return 1;
+	if (!g->conf->has_admin_gid)
+		return 0;
+	if (p->gid == g->conf->admin_gid)
+		return 1;
+	for (i = 0; i < p->ngroups; i++)
+		if (p->groups[i] == g->conf->admin_gid)
+			return 1;
+	return 0;
+}
+
+/* ---- the client list ---- */
+
+static void list_unlink(struct gov *g, struct gov_client *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		g->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		g->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void list_append(struct gov *g, struct gov_client *c)
+{
+	c->prev = g->tail;
+	c->next = NULL;
+	if (g->tail != NULL)
+		g->tail->next = c;
+	else
+		g->head = c;
+	g->tail = c;
+}
+
+/* Marks c active now and moves it to the tail (most recent). */
+static void touch(struct gov *g, struct gov_client *c)
+{
+	c->last_active_ms = ag_mono_ms();
+	if (g->tail != c) {
+		list_unlink(g, c);
+		list_append(g, c);
+	}
+}
+
+/* Idle means nothing would be lost by closing it: no queued request and no
+ * admission whose lease still runs. */
+static int client_idle(const struct gov_client *c)
+{
+	const struct gov_admission *a;
+
+	if (c->dead || c->pending.active)
+		return 0;
+	for (a = c->adm; a != NULL; a = a->next)
+		if (!a->lease_over)
+			return 0;
+	return 1;
+}
+
+/* ---- output ---- */
+
+static void flush_out(struct gov_client *c)
+{
+	ssize_t n;
+
+	while (c->outoff < c->outlen) {
+		n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			gov_client_close(c, "write failed");
+			return;
+		}
+		c->outoff += (size_t)n;
+	}
+	if (c->outoff == c->outlen) {
+		c->outoff = c->outlen = 0;
+		event_del(c->ev_write);
+	} else if (event_add(c->ev_write, NULL) != 0) {
+		gov_client_close(c, "cannot watch for writing");
+	}
+}
+
+static void write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	flush_out(arg);
+}
+
+int gov_client_send(struct gov_client *c, const struct ag_msg *m)
+{
+	uint8_t buf[AG_FRAME_MAX];
+	size_t len = 0, off = 0;
+	ssize_t n;
+	int rc;
+
+	if (c->dead)
+		return AG_ERR_CLOSED;
+	rc = ag_wire_encode(m, buf, sizeof(buf), &len);
+	if (rc < 0) {
+		gov_log(LOG_ERR, "cannot encode a reply of type %u: %s", m->type, ag_strerror(rc));
+		gov_client_close(c, "reply not encodable");
+		return rc;
+	}
+	while (c->outlen == 0 && off < len) {
+		n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			gov_client_close(c, "write failed");
+			return AG_ERR_CLOSED;
+		}
+		off += (size_t)n;
+	}
+	if (off == len)
+		return 0;
+	/* Keep what did not go out; a client that lets replies pile up is not
+	 * reading them and is closed. */
+	if (c->outlen - c->outoff + (len - off) > GOV_OUT_MAX) {
+		gov_client_close(c, "not reading its replies");
+		return AG_ERR_CLOSED;
+	}
+	if (c->out == NULL && (c->out = malloc(GOV_OUT_MAX)) == NULL) {
+		gov_client_close(c, "out of memory");
+		return AG_ERR_CLOSED;
+	}
+	if (c->outoff > 0) {
+		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+		c->outlen -= c->outoff;
+		c->outoff = 0;
+	}
+	memcpy(c->out + c->outlen, buf + off, len - off);
+	c->outlen += len - off;
+	if (event_add(c->ev_write, NULL) != 0) {
+		gov_client_close(c, "cannot watch for writing");
+		return AG_ERR_CLOSED;
+	}
+	return 0;
+}
+
+void gov_client_error(struct gov_client *c, int code, const char *text)
+{
+	struct ag_msg m;
+
+	ag_msg_init(&m, AG_MSG_ERROR);
+	ag_msg_set_u32(&m, AG_F_CODE, (uint32_t)code);
+	ag_msg_set_str(&m, AG_F_TEXT, text);
+	(void)gov_client_send(c, &m);
+}
+
+void gov_client_fail(struct gov_client *c, int code, const char *text)
+{
+	c->g->stats.proto_errors++;
+	gov_log(LOG_NOTICE, "closing client pid %ld uid %ld: %s", (long)c->peer.pid,
+		(long)c->peer.uid, text);
+	gov_client_error(c, code, text);
+	gov_client_close(c, NULL);
+}
+
+/* ---- input ---- */
+
+/* Routes one decoded frame through the table. */
+static void dispatch_msg(struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(dispatch) / sizeof(dispatch[0]); i++)
+		if (dispatch[i].type == m->type)
+			break;
+	if (i == sizeof(dispatch) / sizeof(dispatch[0])) {
+		gov_client_fail(c, AG_ERR_PROTO, "message type not accepted by the governor");
+		return;
+	}
+	if (!(c->user_socket ? dispatch[i].on_user : dispatch[i].on_priv)) {
+		gov_client_fail(c, AG_ERR_PERM, "message type not accepted on this socket");
+		return;
+	}
+	if (c->kind != GOV_KIND_NONE && c->kind != dispatch[i].kind) {
+		gov_client_fail(c, AG_ERR_PROTO, "admin and PAM requests on one connection");
+		return;
+	}
+	if (c->pending.active) {
+		gov_client_fail(c, AG_ERR_PROTO, "request sent while waiting for a verdict");
+		return;
+	}
+	c->kind = dispatch[i].kind;
+	rc = dispatch[i].fn(c->g, c, m, recv_us);
+	if (rc < 0)
+		gov_client_close(c, "handler refused the connection");
+}
+
+/* Decodes and dispatches every whole frame in c->in. */
+static void drain_frames(struct gov_client *c, int64_t recv_us)
+{
+	struct ag_msg m;
+	size_t used;
+	int rc;
+
+	while (!c->dead && c->inlen > 0) {
+		used = 0;
+		rc = ag_wire_decode(c->in, c->inlen, &m, &used);
+		if (rc == AG_ERR_AGAIN) {
+			if (c->inlen == sizeof(c->in))
+				gov_client_fail(c, AG_ERR_TOOBIG, "frame too large");
+			return;
+		}
+		if (rc < 0) {
+			gov_client_fail(c, rc,
+					rc == AG_ERR_VERSION ? "unsupported protocol version"
+							     : "malformed frame");
+			return;
+		}
+		if (used == 0 || used > c->inlen) {
+			gov_client_fail(c, AG_ERR_PROTO, "malformed frame");
+			return;
+		}
+		dispatch_msg(c, &m, recv_us);
+		/* m borrowed c->in: only now may the bytes move. */
+		if (c->dead)
+			return;
+		memmove(c->in, c->in + used, c->inlen - used);
+		c->inlen -= used;
+		/* What is left is the start of the next frame. */
+		c->partial_since_ms = ag_mono_ms();
+	}
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gov_client *c = arg;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < READS_PER_WAKEUP && !c->dead; i++) {
+		n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			gov_client_close(c, n == 0 ? "peer closed" : "read failed");
+			return;
+		}
+		if (c->inlen == 0)
+			c->partial_since_ms = ag_mono_ms();
+		c->inlen += (size_t)n;
+		touch(c->g, c);
+		drain_frames(c, ag_mono_us());
+	}
+}
+
+/* ---- accept, close ---- */
+
+/* Sends one ERROR on a socket that has no client yet, then closes it. */
+static void refuse_fd(int fd, int code, const char *text)
+{
+	uint8_t buf[AG_FRAME_MAX];
+	struct ag_msg m;
+	size_t len = 0;
+
+	ag_msg_init(&m, AG_MSG_ERROR);
+	ag_msg_set_u32(&m, AG_F_CODE, (uint32_t)code);
+	ag_msg_set_str(&m, AG_F_TEXT, text);
+	if (ag_wire_encode(&m, buf, sizeof(buf), &len) == 0)
+		(void)!send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+/* At max_clients: closes the least recently active idle client without an
+ * admission. One active within GOV_EVICT_QUIET_MS is spared (it is likely
+ * about to send its request), so that under a flood of connections new
+ * ones are refused rather than evicting each other. 1 if one was evicted. */
+static int evict_one(struct gov *g)
+{
+	struct gov_client *c;
+	int64_t now = ag_mono_ms();
+
+	for (c = g->head; c != NULL; c = c->next) {
+		if (c->dead)
+			continue;
+		if (now - c->last_active_ms < GOV_EVICT_QUIET_MS)
+			break; /* the rest are more recent still */
+		if (client_idle(c) && c->adm == NULL) {
+			gov_client_close(c, "evicted at max_clients");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void gov_client_accept(struct gov *g, int fd, int user_socket, struct gov_peer *peer)
+{
+	struct gov_client *c = NULL;
+	struct gov_uid *u = NULL;
+	char text[96];
+
+	if (g->nclients >= g->conf->max_clients && !evict_one(g)) {
+		/* Logged as a summary once a second (gov_client_sweep): a flood of
+		 * connections must not become a flood of log lines. */
+		g->stats.refused++;
+		refuse_fd(fd, AG_ERR_BUSY, "shed");
+		goto out;
+	}
+	if (user_socket) {
+		u = gov_uid_get(g, peer->uid, 1);
+		if (u == NULL) {
+			refuse_fd(fd, AG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (u->conns >= g->conf->user_max_conns) {
+			snprintf(text, sizeof(text), "too many connections for uid %ld",
+				 (long)peer->uid);
+			refuse_fd(fd, AG_ERR_BUSY, text);
+			goto out;
+		}
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		refuse_fd(fd, AG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	c->g = g;
+	c->fd = fd;
+	c->user_socket = user_socket;
+	c->peer = *peer;
+	peer->groups = NULL;
+	c->ev_read = event_new(g->base, fd, EV_READ | EV_PERSIST, read_cb, c);
+	c->ev_write = event_new(g->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
+	if (c->ev_read == NULL || c->ev_write == NULL || event_add(c->ev_read, NULL) != 0) {
+		refuse_fd(fd, AG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (u != NULL)
+		u->conns++;
+	g->nclients++;
+	c->last_active_ms = ag_mono_ms();
+	list_append(g, c);
+	c = NULL;
+	u = NULL;
+out:
+	if (c != NULL) {
+		/* refuse_fd closed the fd */
+		if (c->ev_read != NULL)
+			event_free(c->ev_read);
+		if (c->ev_write != NULL)
+			event_free(c->ev_write);
+		free(c->peer.groups);
+		free(c);
+	}
+	if (u != NULL)
+		gov_uid_put(g, peer->uid); /* frees it only when it counts nothing */
+	free(peer->groups);
+	peer->groups = NULL;
+}
+
+void gov_client_close(struct gov_client *c, const char *why)
+{
+	struct gov *g;
+	int released = 0;
+
+	if (c == NULL || c->dead)
+		return;
+	g = c->g;
+	c->dead = 1;
+	if (why != NULL)
+		gov_log(LOG_DEBUG, "client pid %ld uid %ld closed: %s", (long)c->peer.pid,
+			(long)c->peer.uid, why);
+	if (c->pending.active) {
+		gov_attempt_unqueue(g, c);
+	}
+	while (c->adm != NULL) {
+		released |= c->adm->slot_held;
+		gov_admission_abandon(g, c->adm);
+	}
+	/* Last replies (an ERROR before closing) get one chance to leave. */
+	if (c->outoff < c->outlen)
+		(void)!send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+	event_free(c->ev_read);
+	event_free(c->ev_write);
+	c->ev_read = c->ev_write = NULL;
+	close(c->fd);
+	c->fd = -1;
+	g->nclients--;
+	if (c->user_socket) {
+		struct gov_uid *u = gov_uid_get(g, c->peer.uid, 0);
+
+		if (u != NULL)
+			u->conns--;
+		gov_uid_put(g, c->peer.uid);
+	}
+	c->reap_next = g->reap;
+	g->reap = c;
+	if (g->ev_reap != NULL)
+		event_active(g->ev_reap, 0, 0);
+	if (released)
+		gov_attempt_serve(g);
+}
+
+void gov_client_reap(struct gov *g)
+{
+	struct gov_client *c;
+
+	while ((c = g->reap) != NULL) {
+		g->reap = c->reap_next;
+		list_unlink(g, c);
+		free(c->peer.groups);
+		free(c->out);
+		free(c);
+	}
+}
+
+void gov_client_sweep(struct gov *g, int64_t now_ms)
+{
+	struct gov_client *c, *next;
+
+	if (g->stats.refused != g->stats.refused_logged) {
+		gov_log(LOG_WARNING, "max_clients (%lld) reached: %llu connections refused",
+			(long long)g->conf->max_clients,
+			(unsigned long long)(g->stats.refused - g->stats.refused_logged));
+		g->stats.refused_logged = g->stats.refused;
+	}
+	for (c = g->head; c != NULL; c = next) {
+		next = c->next;
+		if (c->dead)
+			continue;
+		/* Never wait past the idle limit for the rest of a frame, even
+		 * from a client that trickles bytes or holds an admission. */
+		if (c->inlen > 0 && now_ms - c->partial_since_ms >= g->conf->client_idle_ms)
+			gov_client_fail(c, AG_ERR_TIMEOUT, "frame not completed in time");
+		else if (now_ms - c->last_active_ms >= g->conf->client_idle_ms && client_idle(c))
+			gov_client_close(c, "idle");
+	}
+}
+
+void gov_client_close_all(struct gov *g)
+{
+	struct gov_client *c;
+
+	for (c = g->head; c != NULL; c = c->next)
+		gov_client_close(c, "shutting down");
+}

@@ -1,0 +1,400 @@
+/* loop.c - the event loop: start-up, timers, signals (reload, stop), the
+ * systemd handshake and watchdog, persistence, the latency histogram. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <event2/event.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "ag_err.h"
+#include "ag_time.h"
+#include "client.h"
+#include "gov.h"
+#include "log.h"
+#include "statefile.h"
+
+#define HOUSEKEEPING_MS 1000
+
+static const int stop_signals[3] = {SIGHUP, SIGTERM, SIGINT};
+
+void gov_timer_ms(struct event *t, int64_t ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (evtimer_add(t, &tv) != 0)
+		gov_log(LOG_ERR, "cannot arm a timer");
+}
+
+static void notify(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+	(void)sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+/* ---- latency histogram ---- */
+
+void gov_stats_latency(struct gov *g, int64_t us)
+{
+	int b = 0;
+
+	while (b < GOV_LAT_BUCKETS - 1 && us >= ((int64_t)2 << b))
+		b++;
+	g->stats.lat[b]++;
+	g->stats.lat_n++;
+}
+
+int64_t gov_stats_quantile(const struct gov *g, int permille)
+{
+	uint64_t want, seen = 0;
+	int b;
+
+	if (g->stats.lat_n == 0)
+		return 0;
+	/* The rank of the quantile, rounded up, at least 1. */
+	want = (g->stats.lat_n * (uint64_t)permille + 999) / 1000;
+	if (want == 0)
+		want = 1;
+	for (b = 0; b < GOV_LAT_BUCKETS; b++) {
+		seen += g->stats.lat[b];
+		if (seen >= want)
+			break;
+	}
+	return ((int64_t)2 << (b < GOV_LAT_BUCKETS ? b : GOV_LAT_BUCKETS - 1)) - 1;
+}
+
+/* ---- persistence ---- */
+
+static void save_state(struct gov *g)
+{
+	int rc;
+
+	if (g->conf->state_file == NULL || g->conf->state_file[0] == '\0')
+		return;
+	rc = gov_state_save(g->conf->state_file, &g->store, g->lists, ag_wall_ms());
+	if (rc < 0)
+		gov_log(LOG_ERR, "cannot save state to %s: %s", g->conf->state_file,
+			ag_strerror(rc));
+}
+
+static void load_state(struct gov *g)
+{
+	const char *path = g->conf->state_file;
+	int rc;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	rc = gov_state_load(path, &g->store, g->lists, ag_wall_ms());
+	if (rc == 0)
+		gov_log(LOG_INFO, "state loaded from %s", path);
+	else if (rc == AG_ERR_NOTFOUND)
+		gov_log(LOG_INFO, "no state file at %s: starting empty", path);
+	else
+		gov_log(LOG_ERR, "state file %s not loaded (%s): starting empty", path,
+			ag_strerror(rc));
+}
+
+/* (Re-)arms the state timer when the interval is new. */
+static void arm_state_timer(struct gov *g)
+{
+	struct timeval tv;
+
+	if (g->state_interval_ms == g->conf->state_interval_ms)
+		return;
+	g->state_interval_ms = g->conf->state_interval_ms;
+	evtimer_del(g->ev_state);
+	if (g->state_interval_ms <= 0)
+		return;
+	tv.tv_sec = (time_t)(g->state_interval_ms / 1000);
+	tv.tv_usec = (suseconds_t)(g->state_interval_ms % 1000) * 1000;
+	if (event_add(g->ev_state, &tv) != 0)
+		gov_log(LOG_ERR, "cannot arm the state timer");
+}
+
+/* ---- timers ---- */
+
+static void state_cb(evutil_socket_t fd, short what, void *arg)
+{
+	save_state(arg);
+}
+
+static void house_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gov *g = arg;
+	int64_t now = ag_mono_ms();
+
+	gov_client_sweep(g, now);
+	gov_log_tick(now);
+	gov_lists_expire(g->lists, ag_wall_ms());
+}
+
+static void expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	gov_attempt_expire(arg, 0);
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	gov_client_reap(arg);
+}
+
+/* ---- reload ---- */
+
+static int same_path(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+/* Reads the config again; a bad file changes nothing. */
+static void reload(struct gov *g)
+{
+	struct ag_conf *nc = calloc(1, sizeof(*nc));
+	struct ag_conf *old = g->conf;
+	char err[AG_ERRBUF] = "";
+	int rc;
+
+	if (nc == NULL) {
+		gov_log(LOG_ERR, "reload: out of memory; keeping the current configuration");
+		return;
+	}
+	rc = ag_conf_init(nc);
+	if (rc == 0)
+		rc = ag_conf_load(nc, g->conf_path, err, sizeof(err));
+	if (rc < 0) {
+		if (rc == AG_ERR_NOTFOUND)
+			gov_log(LOG_ERR, "reload: %s not found; keeping the current configuration",
+				g->conf_path);
+		else
+			gov_log(LOG_ERR, "reload: %s; keeping the current configuration",
+				err[0] != '\0' ? err : ag_strerror(rc));
+		ag_conf_free(nc);
+		free(nc);
+		return;
+	}
+	if (!same_path(nc->socket, old->socket) || !same_path(nc->user_socket, old->user_socket))
+		gov_log(LOG_WARNING, "reload: a new socket path takes effect only after a restart");
+	g->conf = nc;
+	gov_admit_configure(&g->admit, nc->max_inflight, nc->trusted_reserve_pct,
+			    nc->clean_reserve_pct, nc->max_queue, nc->codel_target_ms,
+			    nc->codel_interval_ms);
+	gov_store_mem_reconf(&g->store, nc);
+	rc = gov_lists_set_conf(g->lists, nc);
+	if (rc < 0)
+		gov_log(LOG_ERR, "reload: lists not replaced: %s", ag_strerror(rc));
+	gov_log_limits(nc->log_burst, nc->log_interval_ms);
+	arm_state_timer(g);
+	/* The store and lists now point at nc; only then may the old one go. */
+	ag_conf_free(old);
+	free(old);
+	gov_log(LOG_NOTICE, "configuration reloaded from %s", g->conf_path);
+	/* A larger limit may let waiters through now. */
+	gov_attempt_serve(g);
+}
+
+/* ---- stop ---- */
+
+static void stop(struct gov *g)
+{
+	int i;
+
+	notify("STOPPING=1");
+	gov_log(LOG_NOTICE, "stopping");
+	for (i = 0; i < 2; i++)
+		gov_listen_close(&g->lis[i], 1);
+	/* Waiters hear "shed" now; admissions in flight are not waited for, and
+	 * a restart is not held against their users (no abandon). Stopping is
+	 * set first so that no slot freed meanwhile admits anyone. */
+	g->stopping = 1;
+	gov_attempt_expire(g, 1);
+	gov_client_close_all(g);
+	save_state(g);
+	event_base_loopbreak(g->base);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct gov *g = arg;
+
+	if (sig == SIGHUP)
+		reload(g);
+	else if (!g->stopping)
+		stop(g);
+}
+
+/* ---- set-up ---- */
+
+static int add_events(struct gov *g)
+{
+	struct timeval house = {HOUSEKEEPING_MS / 1000, (HOUSEKEEPING_MS % 1000) * 1000};
+	int i;
+
+	g->ev_reap = event_new(g->base, -1, 0, reap_cb, g);
+	g->ev_expire = evtimer_new(g->base, expire_cb, g);
+	g->ev_house = event_new(g->base, -1, EV_PERSIST, house_cb, g);
+	g->ev_state = event_new(g->base, -1, EV_PERSIST, state_cb, g);
+	if (g->ev_reap == NULL || g->ev_expire == NULL || g->ev_house == NULL ||
+	    g->ev_state == NULL || event_add(g->ev_house, &house) != 0)
+		return AG_ERR_NOMEM;
+	for (i = 0; i < 3; i++) {
+		g->ev_sig[i] = evsignal_new(g->base, stop_signals[i], signal_cb, g);
+		if (g->ev_sig[i] == NULL || event_add(g->ev_sig[i], NULL) != 0)
+			return AG_ERR_NOMEM;
+	}
+	g->state_interval_ms = -1;
+	arm_state_timer(g);
+	return 0;
+}
+
+#ifdef HAVE_SYSTEMD
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	notify("WATCHDOG=1");
+}
+#endif
+
+/* Pings systemd at half the interval it gives, so that a stalled loop is
+ * restarted. */
+static int add_watchdog(struct gov *g)
+{
+#ifdef HAVE_SYSTEMD
+	uint64_t usec = 0;
+	struct timeval tv;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return 0;
+	usec /= 2;
+	tv.tv_sec = (time_t)(usec / 1000000);
+	tv.tv_usec = (suseconds_t)(usec % 1000000);
+	g->ev_watchdog = event_new(g->base, -1, EV_PERSIST, watchdog_cb, g);
+	if (g->ev_watchdog == NULL || event_add(g->ev_watchdog, &tv) != 0)
+		return AG_ERR_NOMEM;
+	gov_log(LOG_INFO, "systemd watchdog every %llu ms", (unsigned long long)(usec / 1000));
+#endif
+	return 0;
+}
+
+int gov_init(struct gov *g, struct ag_conf *conf, const char *conf_path, int foreground)
+{
+	const struct ag_conf *cf = conf;
+	int rc;
+
+	g->conf = conf;
+	g->foreground = foreground;
+	g->lis[0].fd = g->lis[1].fd = -1;
+	g->start_mono_ms = ag_mono_ms();
+	g->conf_path = strdup(conf_path);
+	g->base = event_base_new();
+	if (g->conf_path == NULL || g->base == NULL) {
+		rc = AG_ERR_NOMEM;
+		goto out;
+	}
+	if (cf->backend != AG_BACKEND_MEMORY) {
+		gov_log(LOG_ERR, "only the memory store is built into this governor");
+		rc = AG_ERR_CONFIG;
+		goto out;
+	}
+	gov_admit_init(&g->admit, cf->max_inflight, cf->trusted_reserve_pct, cf->clean_reserve_pct,
+		       cf->max_queue, cf->codel_target_ms, cf->codel_interval_ms);
+	rc = gov_store_mem_new(cf, &g->store);
+	if (rc == 0)
+		rc = gov_lists_new(&g->lists);
+	if (rc < 0)
+		goto out;
+	/* Saved runtime entries go into empty lists; the config's come after. */
+	load_state(g);
+	rc = gov_lists_set_conf(g->lists, cf);
+	if (rc < 0) {
+		gov_log(LOG_ERR, "lists: %s", ag_strerror(rc));
+		goto out;
+	}
+	rc = add_events(g);
+	if (rc == 0)
+		rc = add_watchdog(g);
+	if (rc < 0)
+		goto out;
+	rc = gov_listen_open(g, &g->lis[0], cf->socket, 0);
+	if (rc == 0 && cf->user_socket != NULL && cf->user_socket[0] != '\0')
+		rc = gov_listen_open(g, &g->lis[1], cf->user_socket, 1);
+	if (rc < 0)
+		goto out;
+	rc = gov_listen_start(&g->lis[0]);
+	if (rc == 0 && g->lis[1].fd >= 0)
+		rc = gov_listen_start(&g->lis[1]);
+out:
+	if (rc == AG_ERR_NOMEM)
+		gov_log(LOG_ERR, "start-up: out of memory");
+	return rc;
+}
+
+int gov_run(struct gov *g)
+{
+	gov_log(LOG_NOTICE, "listening on %s%s%s (store %s, max_inflight %lld)", g->lis[0].path,
+		g->lis[1].fd >= 0 ? " and " : "", g->lis[1].fd >= 0 ? g->lis[1].path : "",
+		g->store.ops->name, (long long)g->conf->max_inflight);
+	notify("READY=1");
+	if (event_base_dispatch(g->base) < 0) {
+		gov_log(LOG_ERR, "event loop failed");
+		return AG_ERR_SYS;
+	}
+	return 0;
+}
+
+void gov_free(struct gov *g)
+{
+	struct gov_uid *u;
+	int i;
+
+	if (g == NULL)
+		return;
+	g->stopping = 1;
+	for (i = 0; i < 2; i++)
+		gov_listen_close(&g->lis[i], 1);
+	gov_client_close_all(g);
+	gov_client_reap(g);
+	for (i = 0; i < GOV_UID_BUCKETS; i++) {
+		while ((u = g->uids[i]) != NULL) {
+			g->uids[i] = u->next;
+			free(u);
+		}
+	}
+	if (g->ev_reap != NULL)
+		event_free(g->ev_reap);
+	if (g->ev_expire != NULL)
+		event_free(g->ev_expire);
+	if (g->ev_house != NULL)
+		event_free(g->ev_house);
+	if (g->ev_state != NULL)
+		event_free(g->ev_state);
+	if (g->ev_watchdog != NULL)
+		event_free(g->ev_watchdog);
+	for (i = 0; i < 3; i++)
+		if (g->ev_sig[i] != NULL)
+			event_free(g->ev_sig[i]);
+	g->ev_reap = g->ev_expire = g->ev_house = g->ev_state = g->ev_watchdog = NULL;
+	if (g->store.ops != NULL)
+		gov_store_free(&g->store);
+	gov_lists_free(g->lists);
+	g->lists = NULL;
+	if (g->base != NULL)
+		event_base_free(g->base);
+	g->base = NULL;
+	if (g->conf != NULL) {
+		ag_conf_free(g->conf);
+		free(g->conf);
+	}
+	g->conf = NULL;
+	free(g->conf_path);
+	g->conf_path = NULL;
+}

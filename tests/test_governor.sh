@@ -1,0 +1,190 @@
+#!/bin/sh
+# End-to-end checks of authguard-governor as a process: config checking,
+# socket creation and modes, refusing a second instance, reload on SIGHUP
+# (bad and good files), and a clean stop on SIGTERM (sockets removed, state
+# written). Run by `make check` with AG_BUILDDIR and AG_SRCDIR exported.
+set -u
+
+gov="${AG_BUILDDIR:-.}/authguard-governor"
+ctl="${AG_BUILDDIR:-.}/authguardctl"
+[ -x "$gov" ] || { echo "no governor at $gov"; exit 99; }
+command -v stat >/dev/null 2>&1 || { echo "no stat(1): skipping"; exit 77; }
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/ag-gov.XXXXXX") || exit 99
+pid=""
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+nok() { fail=$((fail + 1)); echo "not ok - $1"; }
+check() { # check DESCRIPTION COMMAND...
+	d=$1
+	shift
+	if "$@"; then ok "$d"; else nok "$d"; fi
+}
+
+# wait_for TENTHS COMMAND...: retries COMMAND every 0.1 s, at most TENTHS times.
+wait_for() {
+	n=$1
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# has_limit TEXT N: status output shows limit N ("limit=N" or "limit: N").
+has_limit() {
+	printf '%s\n' "$1" | grep -Eq "limit[:=][[:space:]]*$2([^0-9]|\$)"
+}
+
+sock="$dir/run/governor.sock"
+usock="$dir/run/user.sock"
+state="$dir/state"
+conf="$dir/authguard.conf"
+log="$dir/governor.log"
+
+write_conf() { # write_conf FILE MAX_INFLIGHT [EXTRA_LINE]
+	cat >"$1" <<EOF
+[governor]
+socket = $sock
+user_socket = $usock
+state_file = $state
+state_interval = 1h
+client_idle = 5s
+${3:-}
+[overload]
+max_inflight = $2
+EOF
+}
+
+# ---- -t ----------------------------------------------------------------------
+
+write_conf "$conf" 16
+out=$("$gov" -t -c "$conf" 2>&1)
+rc=$?
+check "-t accepts a good config" [ "$rc" -eq 0 ]
+check "-t says config OK" sh -c 'printf "%s" "$1" | grep -q "config OK"' _ "$out"
+
+bad="$dir/bad_key.conf"
+write_conf "$bad" 16 "no_such_key = 1"
+out=$("$gov" -t -c "$bad" 2>&1)
+rc=$?
+check "-t rejects an unknown key (exit 1)" [ "$rc" -eq 1 ]
+check "-t names file:line of the unknown key" \
+	sh -c 'printf "%s" "$1" | grep -q "$2:7:"' _ "$out" "$bad"
+
+bad="$dir/bad_duration.conf"
+write_conf "$bad" 16 "lease = 10 parsecs"
+out=$("$gov" -t -c "$bad" 2>&1)
+rc=$?
+check "-t rejects a bad duration (exit 1)" [ "$rc" -eq 1 ]
+check "-t names file:line of the bad duration" \
+	sh -c 'printf "%s" "$1" | grep -q "$2:7:"' _ "$out" "$bad"
+
+out=$("$gov" -t -c "$dir/absent.conf" 2>&1)
+rc=$?
+check "-t on a missing file uses the built-in defaults" [ "$rc" -eq 0 ]
+
+# ---- start -----------------------------------------------------------------
+
+# A state file that does not parse is logged and the governor starts empty.
+echo "garbage" >"$state"
+"$gov" -f -c "$conf" >"$log" 2>&1 &
+pid=$!
+if wait_for 50 test -S "$sock"; then ok "socket appears"; else nok "socket appears"; fi
+check "user socket appears" test -S "$usock"
+check "privileged socket is 0600" [ "$(stat -c %a "$sock" 2>/dev/null)" = 600 ]
+check "user socket is 0666" [ "$(stat -c %a "$usock" 2>/dev/null)" = 666 ]
+check "governor is running" kill -0 "$pid"
+check "a corrupt state file is logged, not fatal" grep -q "state file .* not loaded" "$log"
+
+# A second instance on the same sockets must refuse, and leave ours alone.
+"$gov" -f -c "$conf" >"$dir/second.log" 2>&1 &
+pid2=$!
+n=50
+while [ "$n" -gt 0 ] && kill -0 "$pid2" 2>/dev/null; do
+	sleep 0.1
+	n=$((n - 1))
+done
+if kill -0 "$pid2" 2>/dev/null; then
+	kill -KILL "$pid2" 2>/dev/null
+	nok "a second instance refuses to start"
+else
+	wait "$pid2"
+	rc=$?
+	check "a second instance refuses to start" [ "$rc" -ne 0 ]
+fi
+check "the second instance says why" grep -q "another governor" "$dir/second.log"
+check "the first instance keeps its socket" test -S "$sock"
+check "the first instance keeps running" kill -0 "$pid"
+
+if [ -x "$ctl" ]; then
+	out=$("$ctl" -s "$sock" status 2>&1)
+	rc=$?
+	check "authguardctl status answers" [ "$rc" -eq 0 ]
+	check "status shows the limit" has_limit "$out" 16
+else
+	echo "# no authguardctl at $ctl: status not checked"
+fi
+
+# ---- SIGHUP ------------------------------------------------------------------
+
+write_conf "$conf" 16 "bogus_key = yes"
+kill -HUP "$pid"
+if wait_for 50 grep -q "reload: .*authguard.conf:7:" "$log"; then
+	ok "a bad config on SIGHUP is reported with file:line"
+else
+	nok "a bad config on SIGHUP is reported with file:line"
+fi
+check "a bad config on SIGHUP keeps the governor running" kill -0 "$pid"
+check "a bad config on SIGHUP keeps the socket" test -S "$sock"
+
+write_conf "$conf" 7
+kill -HUP "$pid"
+if wait_for 50 grep -q "configuration reloaded" "$log"; then
+	ok "a good config on SIGHUP is applied"
+else
+	nok "a good config on SIGHUP is applied"
+fi
+if [ -x "$ctl" ]; then
+	out=$("$ctl" -s "$sock" status 2>&1)
+	check "status shows the reloaded limit" has_limit "$out" 7
+fi
+
+# ---- SIGTERM -----------------------------------------------------------------
+
+kill -TERM "$pid"
+n=50
+while [ "$n" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+	sleep 0.1
+	n=$((n - 1))
+done
+if kill -0 "$pid" 2>/dev/null; then
+	nok "SIGTERM stops the governor within 5 s"
+else
+	wait "$pid"
+	rc=$?
+	pid=""
+	check "SIGTERM stops the governor with status 0" [ "$rc" -eq 0 ]
+fi
+check "the privileged socket is removed" test ! -e "$sock"
+check "the user socket is removed" test ! -e "$usock"
+check "the state file is written" sh -c 'test -s "$1" && ! grep -qx garbage "$1"' _ "$state"
+
+if [ "$fail" -ne 0 ]; then
+	echo "# governor log:"
+	sed 's/^/# /' "$log"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

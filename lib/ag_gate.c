@@ -152,6 +152,12 @@ static int first_exchange(struct ag_conn *c, const char *path, uint8_t type,
 	if (rc != 0)
 		return rc;
 	rc = ag_conn_send(c, &rq, deadline_ms);
+	if (rc == AG_ERR_CLOSED || rc == AG_ERR_IO) {
+		/* A governor at its client limit answers "shed" and closes
+		 * before reading us; that answer is still in our buffer. */
+		if (ag_conn_recv(c, ans, deadline_ms) == 0)
+			return 0;
+	}
 	if (rc != 0)
 		return rc;
 	return ag_conn_recv(c, ans, deadline_ms);
@@ -193,6 +199,14 @@ static void take_answer(const struct ag_msg *m, int need_id, struct ag_gate_resu
 
 	if (m->type == AG_MSG_ERROR) {
 		rc = governor_code(m);
+		if (rc == AG_ERR_BUSY) {
+			/* "shed" at the client limit: load, a denial like a
+			 * full backlog, never on_error. */
+			res->verdict = AG_GATE_SHED;
+			res->err = rc;
+			res->fault = AG_FAULT_BUSY;
+			return;
+		}
 		set_error(res, rc, rc == AG_ERR_PROTO ? AG_FAULT_GARBAGE : AG_FAULT_REFUSED);
 		return;
 	}

@@ -204,7 +204,7 @@ static int preauth(pam_handle_t *pamh, int flags, const struct ag_modargs *a)
 	const char *path = NULL;
 	const char *tok = NULL;
 	int silent = a->silent || (flags & PAM_SILENT);
-	int have_conf = 0;
+	int have_conf = 0, unreachable = 0;
 	int ret;
 
 	ret = pick_socket(pamh, a, &conf, &have_conf, &path);
@@ -237,16 +237,24 @@ static int preauth(pam_handle_t *pamh, int flags, const struct ag_modargs *a)
 		}
 		if (res.verdict == AG_GATE_ERROR && precheck_fatal(res.fault)) {
 			log_result(pamh, LOG_ERR, "precheck", path, &at, &res);
-			ret = on_error_code(a);
-			goto out;
+			unreachable = 1;
 		}
 	}
 
 	/* The user types the password once; the backend takes it with
-	 * use_first_pass. authguard never looks at it. */
+	 * use_first_pass. authguard never looks at it. on_error=closed with
+	 * no governor has nothing to ask for. */
+	if (unreachable && a->on_error == AG_ON_ERROR_CLOSED) {
+		ret = on_error_code(a);
+		goto out;
+	}
 	ret = pam_get_authtok(pamh, PAM_AUTHTOK, &tok, NULL);
 	if (ret != PAM_SUCCESS)
 		goto out;
+	if (unreachable) {
+		ret = on_error_code(a);
+		goto out;
+	}
 
 	adm = ag_admission_new();
 	if (adm == NULL) {

@@ -31,14 +31,15 @@
 
 struct top {
 	char src[SRC_MAX];
-	int64_t n;
+	int64_t n;   /* upper bound: counted since it entered, plus err */
+	int64_t err; /* count inherited from the source it evicted */
 };
 
 struct rule_sum {
 	char rule[RULE_MAX];
 	int64_t count;
 	int ntop;
-	int approx; /* a source was evicted: counts are upper bounds */
+	int approx; /* a source was evicted: listed counts are lower bounds */
 	struct top top[GOV_LOG_TOP];
 };
 
@@ -46,6 +47,7 @@ static struct {
 	char ident[IDENT_MAX];
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int foreground;
+	int level;	     /* lines less urgent than this are dropped */
 	int fd;		     /* syslog socket, -1 when not connected */
 	int64_t next_try_ms; /* monotonic: no reconnect before */
 	uint64_t dropped;
@@ -57,6 +59,7 @@ static struct {
 } L = {
     .ident = "authguard-governor",
     .path = DEFAULT_SOCKET,
+    .level = LOG_INFO,
     .fd = -1,
     .burst = 20,
     .interval_ms = 10000,
@@ -196,6 +199,8 @@ void gov_log(int prio, const char *fmt, ...)
 {
 	va_list ap;
 
+	if ((prio & LOG_PRIMASK) > L.level)
+		return;
 	va_start(ap, fmt);
 	vlog(prio, fmt, ap);
 	va_end(ap);
@@ -222,6 +227,11 @@ void gov_log_close(void)
 	disconnect();
 	/* Nothing would reconnect a closed log but a new open. */
 	L.foreground = 1;
+}
+
+void gov_log_set_level(int max_prio)
+{
+	L.level = max_prio < LOG_EMERG ? LOG_EMERG : max_prio > LOG_DEBUG ? LOG_DEBUG : max_prio;
 }
 
 void gov_log_set_socket(const char *path)
@@ -301,20 +311,25 @@ static void suppress(const char *rule, const char *source)
 	if (r->ntop < GOV_LOG_TOP) {
 		i = r->ntop++;
 		r->top[i].n = 1;
+		r->top[i].err = 0;
 	} else {
+		/* Space-saving: any source above count / GOV_LOG_TOP stays in. */
 		i = min;
+		r->top[i].err = r->top[i].n;
 		r->top[i].n++;
 		r->approx = 1;
 	}
 	memcpy(r->top[i].src, src, sizeof(src));
 }
 
+/* By the count surely seen, highest first. */
 static int top_cmp(const void *x, const void *y)
 {
 	const struct top *a = x, *b = y;
+	int64_t na = a->n - a->err, nb = b->n - b->err;
 
-	if (a->n != b->n)
-		return a->n > b->n ? -1 : 1;
+	if (na != nb)
+		return na > nb ? -1 : 1;
 	return strcmp(a->src, b->src);
 }
 
@@ -335,7 +350,7 @@ static void summary_line(struct rule_sum *r)
 	/* Whole entries only: a cut "src:n" would show a wrong count. */
 	for (i = 0; i < r->ntop; i++) {
 		int n = snprintf(item, sizeof(item), "%s%s:%lld", i > 0 ? "," : "", r->top[i].src,
-				 (long long)r->top[i].n);
+				 (long long)(r->top[i].n - r->top[i].err));
 
 		if (n < 0 || len + (size_t)n + sizeof(" approx=1") > sizeof(msg))
 			break;

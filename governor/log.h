@@ -10,10 +10,12 @@
  * Denials are rate-limited: past log_burst denials in log_interval, one summary
  * per rule and interval with counts and the top offenders:
  *   denials suppressed rule=R count=N interval_ms=M top=SRC:N,SRC:N,...
- * The top list is bounded (GOV_LOG_TOP sources per rule, space-saving: when a
- * new source evicts the least counted one it inherits that count, so listed
- * counts are upper bounds; "approx=1" is appended when that happened). Sources
- * in the list are escaped and also have ',' written as \x2c.
+ * The top list is bounded (GOV_LOG_TOP sources per rule, space-saving: a new
+ * source evicts the least counted one, and any source with more than
+ * count / GOV_LOG_TOP denials is sure to be listed). Listed counts are those
+ * seen since the source entered the list: exact unless "approx=1" is appended
+ * (an eviction happened), then lower bounds. Sources in the list are escaped
+ * and also have ',' written as \x2c.
  *
  * One governor process, one log: the state is global, not thread-safe.
  */
@@ -35,6 +37,10 @@ int gov_log_open(const char *ident, int foreground);
 /* Writes any pending denial summary, closes the syslog socket; later lines go
  * to stderr. */
 void gov_log_close(void);
+
+/* Drops lines less urgent than max_prio (LOG_ERR ... LOG_DEBUG) before they
+ * are formatted. The default is LOG_INFO: LOG_DEBUG lines need this call. */
+void gov_log_set_level(int max_prio);
 
 /* Uses path instead of /dev/log for syslog (tests, containers); copied, NULL
  * restores /dev/log. Takes effect at the next open or reconnect. */

@@ -19,8 +19,9 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " GOV_IDENT " [-c FILE] [-f] [-t] [-h]\n"
+	fprintf(f, "usage: " GOV_IDENT " [-c FILE] [-d] [-f] [-t] [-h]\n"
 		   "  -c FILE  configuration file (default " AG_DEFAULT_CONF ")\n"
+		   "  -d       log debug lines too (every connection: busy hosts log a lot)\n"
 		   "  -f       stay in the foreground and log to stderr\n"
 		   "  -t       check the configuration and exit\n"
 		   "  -h       show this help\n");
@@ -60,12 +61,15 @@ int main(int argc, char **argv)
 	const char *path = AG_DEFAULT_CONF;
 	struct ag_conf *conf = NULL;
 	static struct gov g; /* one context; static only to keep it off the stack */
-	int opt, foreground = 0, check = 0, missing = 0, status = 1, rc;
+	int opt, foreground = 0, check = 0, debug = 0, missing = 0, status = 1, rc;
 
-	while ((opt = getopt(argc, argv, "c:fth")) != -1) {
+	while ((opt = getopt(argc, argv, "c:dfth")) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'd':
+			debug = 1;
 			break;
 		case 'f':
 			foreground = 1;
@@ -107,6 +111,8 @@ int main(int argc, char **argv)
 	if (gov_log_open(GOV_IDENT, foreground) < 0)
 		fprintf(stderr, GOV_IDENT ": cannot reach syslog, logging to stderr\n");
 	gov_log_limits(conf->log_burst, conf->log_interval_ms);
+	if (debug)
+		gov_log_set_level(LOG_DEBUG);
 	if (missing)
 		gov_log(LOG_NOTICE, "%s not found: using built-in defaults", path);
 	rc = gov_init(&g, conf, path, foreground);

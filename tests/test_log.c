@@ -52,6 +52,7 @@ static int setup(void **state)
 	if (fcntl(f->rd, F_SETFL, O_NONBLOCK) != 0)
 		goto fail;
 	gov_log_set_socket(NULL);
+	gov_log_set_level(LOG_INFO);
 	if (gov_log_open("test", 1) != 0)
 		goto fail;
 	gov_log_limits(3, 1000);
@@ -111,6 +112,17 @@ static int count_lines(const char *s, const char *prefix)
 	return n;
 }
 
+static int count_sub(const char *s, const char *sub)
+{
+	int n = 0;
+
+	while ((s = strstr(s, sub)) != NULL) {
+		n++;
+		s += strlen(sub);
+	}
+	return n;
+}
+
 static void bind_syslog(struct fixture *f)
 {
 	struct sockaddr_un sa;
@@ -135,6 +147,22 @@ static void test_foreground_line(void **state)
 	/* a stray newline cannot start a forged line */
 	gov_log(LOG_ERR, "a\nb\rc");
 	assert_string_equal(drain(f), "test: a?b?c\n");
+}
+
+static void test_level(void **state)
+{
+	struct fixture *f = *state;
+
+	gov_log(LOG_DEBUG, "not by default");
+	gov_log(LOG_INFO, "info");
+	assert_string_equal(drain(f), "test: info\n");
+	gov_log_set_level(LOG_DEBUG);
+	gov_log(LOG_DEBUG, "debug");
+	assert_string_equal(drain(f), "test: debug\n");
+	gov_log_set_level(LOG_WARNING);
+	gov_log(LOG_NOTICE, "notice");
+	gov_log(LOG_ERR, "err");
+	assert_string_equal(drain(f), "test: err\n");
 }
 
 static void test_line_capped(void **state)
@@ -264,6 +292,9 @@ static void test_top_bounded(void **state)
 	for (; *top && *top != ' '; top++)
 		commas += *top == ',';
 	assert_int_equal(commas, GOV_LOG_TOP - 1);
+	/* the others came once each: what the list says is what was seen, not
+	 * what the sources they evicted had */
+	assert_int_equal(count_sub(out, ":1,") + count_sub(out, ":1 "), GOV_LOG_TOP - 1);
 	assert_non_null(strstr(out, " approx=1\n"));
 }
 
@@ -389,6 +420,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_foreground_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_level, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_line_capped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_denial_escaped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_burst_summary, setup, teardown),

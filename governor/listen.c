@@ -153,6 +153,16 @@ int gov_listen_open(struct gov *g, struct gov_listener *l, const char *path, int
 		rc = AG_ERR_NOMEM;
 		goto out;
 	}
+	/* admin_group's members must reach the privileged socket for their
+	 * admin requests: group-owned, 0660. Nobody can connect before
+	 * listen(), so there is no window with the wrong owner. */
+	if (!user_socket && g->conf->has_admin_gid &&
+	    (chown(path, (uid_t)-1, g->conf->admin_gid) != 0 || chmod(path, 0660) != 0)) {
+		rc = AG_ERR_SYS;
+		gov_log(LOG_ERR, "cannot give %s to group %s: %s", path, g->conf->admin_group,
+			strerror(errno));
+		goto out;
+	}
 	if (listen(fd, GOV_BACKLOG) != 0) {
 		rc = AG_ERR_SYS;
 		gov_log(LOG_ERR, "listen %s: %s", path, strerror(errno));

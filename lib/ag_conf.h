@@ -92,6 +92,11 @@ struct ag_conf {
 	size_t n_allow, n_deny;
 	/* [store] */
 	int backend;              /* enum ag_backend */
+	/* Not an option: set by the caller after ag_conf_init to load without
+	 * any NSS lookup (admin_group is kept as a name, unresolved). The
+	 * module sets it: a group lookup through sssd or LDAP has no place in
+	 * the login path. */
+	int no_nss;
 	int64_t max_tracked, max_trusted;
 };
 

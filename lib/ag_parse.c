@@ -475,7 +475,7 @@ static int set_group(struct ag_conf *c, const struct ag_option *o, const char *v
 	rc = set_string(&name, o, v, p);
 	if (rc != 0)
 		goto out;
-	while (v[0] != '\0') {
+	while (v[0] != '\0' && !c->no_nss) {
 		char *nb = realloc(buf, size);
 
 		if (nb == NULL) {
@@ -488,7 +488,7 @@ static int set_group(struct ag_conf *c, const struct ag_option *o, const char *v
 			break;
 		size *= 2;
 	}
-	if (v[0] != '\0' && found == NULL) {
+	if (v[0] != '\0' && found == NULL && !c->no_nss) {
 		char q[AG_QUOTE_BUF];
 
 		ag_quote_value(q, sizeof(q), v, strlen(v));

@@ -167,6 +167,7 @@ static int pick_socket(pam_handle_t *pamh, const struct ag_modargs *a, struct ag
 			return PAM_BUF_ERR;
 		}
 		*have_conf = 1;
+		conf->no_nss = 1;
 		rc = ag_conf_load(conf, a->conf, err, sizeof(err));
 		if (rc != 0) {
 			/* A missing file is an error too: the admin named it. */

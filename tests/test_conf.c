@@ -630,6 +630,17 @@ static void test_set_stores_values(void **state)
 	assert_string_equal(c->admin_group, "root");
 	assert_int_equal(ag_conf_set(c, "governor", "admin_group", "", NULL, NULL, 0), 0);
 	assert_int_equal(c->has_admin_gid, 0);
+	/* The module loads without NSS: the name is kept, nothing resolved,
+	 * and a group this host cannot resolve is not an error there. */
+	c->no_nss = 1;
+	assert_int_equal(
+	    ag_conf_set(c, "governor", "admin_group", "no-such-group-here", NULL, NULL, 0), 0);
+	assert_int_equal(c->has_admin_gid, 0);
+	assert_string_equal(c->admin_group, "no-such-group-here");
+	c->no_nss = 0;
+	assert_int_equal(
+	    ag_conf_set(c, "governor", "admin_group", "no-such-group-here", NULL, NULL, 0),
+	    AG_ERR_CONFIG);
 	assert_int_equal(
 	    ag_conf_set(c, "limits", "max_clients", "100", NULL, f->err, sizeof(f->err)),
 	    AG_ERR_CONFIG);

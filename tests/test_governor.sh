@@ -182,6 +182,32 @@ check "the privileged socket is removed" test ! -e "$sock"
 check "the user socket is removed" test ! -e "$usock"
 check "the state file is written" sh -c 'test -s "$1" && ! grep -qx garbage "$1"' _ "$state"
 
+# ---- admin_group ---------------------------------------------------------------
+# Members of admin_group reach the privileged socket (group-owned, 0660) and
+# may ask admin questions; anyone else cannot connect at all.
+if [ -x "$ctl" ] && command -v setpriv >/dev/null 2>&1 && getent group nogroup >/dev/null; then
+	chmod 0755 "$dir"
+	write_conf "$conf" 16 "admin_group = nogroup"
+	"$gov" -f -c "$conf" >>"$log" 2>&1 &
+	pid=$!
+	wait_for 50 test -S "$sock"
+	check "with admin_group the privileged socket is 0660" [ "$(stat -c %a "$sock")" = 660 ]
+	check "with admin_group the socket belongs to that group" [ "$(stat -c %G "$sock")" = nogroup ]
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" -s "$sock" explain alice 192.0.2.1 \
+		>"$dir/member.out" 2>&1
+	rc=$?
+	check "a member of admin_group may explain" [ "$rc" -eq 0 ]
+	setpriv --reuid=65533 --regid=65533 --clear-groups "$ctl" -s "$sock" status \
+		>"$dir/stranger.out" 2>&1
+	rc=$?
+	check "anyone else cannot reach the privileged socket" [ "$rc" -eq 3 ]
+	kill -TERM "$pid"
+	wait "$pid"
+	pid=""
+else
+	echo "# no setpriv or no group nogroup: admin_group not checked"
+fi
+
 if [ "$fail" -ne 0 ]; then
 	echo "# governor log:"
 	sed 's/^/# /' "$log"

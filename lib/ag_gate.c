@@ -256,7 +256,7 @@ int ag_gate_decide(struct ag_admission *adm, const char *path, const struct ag_a
 		   int64_t timeout_ms, int64_t queue_wait_ms, struct ag_gate_result *res)
 {
 	struct ag_msg m;
-	int64_t deadline;
+	int64_t deadline, start;
 	int rc;
 
 	if (res != NULL)
@@ -272,7 +272,8 @@ int ag_gate_decide(struct ag_admission *adm, const char *path, const struct ag_a
 		return 0;
 	timeout_ms = clamp_ms(timeout_ms);
 	queue_wait_ms = clamp_ms(queue_wait_ms);
-	deadline = ag_mono_ms() + timeout_ms;
+	start = ag_mono_ms();
+	deadline = start + timeout_ms;
 	rc = first_exchange(&adm->conn, path, AG_MSG_DECIDE, at, timeout_ms + queue_wait_ms,
 			    deadline, &m);
 	if (rc == AG_ERR_BUSY) {
@@ -291,7 +292,10 @@ int ag_gate_decide(struct ag_admission *adm, const char *path, const struct ag_a
 		res->queued = 1;
 		if (AG_HAS(&m, AG_F_CLASS))
 			res->klass = m.klass;
-		deadline = ag_mono_ms() + queue_wait_ms;
+		/* The budget we sent ends at start + timeout + queue_wait; the
+		 * governor sheds shed_margin before that, so its answer comes
+		 * while we still listen. */
+		deadline = start + timeout_ms + queue_wait_ms;
 		rc = ag_conn_recv(&adm->conn, &m, deadline);
 		if (rc == AG_ERR_TIMEOUT) {
 			/* Waited our share for a slot: the governor sheds such

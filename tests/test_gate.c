@@ -663,6 +663,30 @@ static void test_decide_queued_then_nothing(void **state)
 	ag_admission_free(adm);
 }
 
+/* The governor sheds a queued attempt shed_margin before the budget the
+ * module sent (timeout + queue_wait) ends; the module must still be
+ * listening then, so that the answer is the governor's, not its own guess. */
+static void test_decide_queued_shed_by_governor(void **state)
+{
+	struct fake *f = *state;
+	struct ag_admission *adm = ag_admission_new();
+	struct ag_gate_result r;
+	struct act *a;
+
+	assert_non_null(adm);
+	add(f, A_RECV);
+	add_simple(f, AG_MSG_QUEUED);
+	a = add(f, A_SLEEP);
+	a->ms = 200 + 300 - 40; /* past queue_wait alone, inside the whole budget */
+	add_verdict(f, A_SEND, AG_V_SHED);
+	fake_start(f);
+	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 200, 300, &r), 0);
+	assert_int_equal(r.verdict, AG_GATE_SHED);
+	assert_int_equal(r.queued, 1);
+	assert_int_equal(r.err, 0); /* the governor said so; we did not time out */
+	ag_admission_free(adm);
+}
+
 static void test_decide_queued_twice(void **state)
 {
 	struct fake *f = *state;
@@ -1032,6 +1056,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_decide_verdict_shed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_decide_queued_then_allow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_decide_queued_then_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_queued_shed_by_governor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_decide_queued_twice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_decide_absent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_decide_backlog_full, setup, teardown),

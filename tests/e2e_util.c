@@ -2,6 +2,7 @@
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,10 @@
 #include <sys/wait.h>
 #include <security/pam_appl.h>
 #include <libpamtest.h>
+#include "ag_client.h"
+#include "ag_err.h"
+#include "ag_time.h"
+#include "ag_wire.h"
 #include "e2e_util.h"
 
 #ifndef PAMTEST_MODDIR
@@ -163,6 +168,34 @@ static int write_fixtures(struct e2e *e)
 		if (e2e_write(path, buf) != 0)
 			return -1;
 	}
+	/* No report lines: only the account phase can tell the governor that
+	 * the login succeeded. */
+	snprintf(path, sizeof(path), "%s/acct-only", e->pamdir);
+	{
+		char buf[4096];
+
+		snprintf(buf, sizeof(buf),
+		         "auth requisite %s/pam_module/.libs/pam_authguard.so preauth socket=%s\n"
+		         "auth required %s/tests/.libs/pam_agtest.so name=unix passdb=%s log=%s "
+		         "ctl=%s\n"
+		         "account required %s/pam_module/.libs/pam_authguard.so socket=%s\n",
+		         getenv("AG_BUILDDIR"), e->sock, getenv("AG_BUILDDIR"), e->passdb, e->calls,
+		         e->ctl, getenv("AG_BUILDDIR"), e->sock);
+		if (e2e_write(path, buf) != 0)
+			return -1;
+	}
+	/* pam_authguard alone: what it answers is what the stack answers. */
+	snprintf(path, sizeof(path), "%s/authguard-only", e->pamdir);
+	{
+		char buf[2048];
+
+		snprintf(buf, sizeof(buf),
+		         "auth required %s/pam_module/.libs/pam_authguard.so authsucc socket=%s\n"
+		         "account required %s/pam_module/.libs/pam_authguard.so socket=%s\n",
+		         getenv("AG_BUILDDIR"), e->sock, getenv("AG_BUILDDIR"), e->sock);
+		if (e2e_write(path, buf) != 0)
+			return -1;
+	}
 	/* pam_wrapper wants a fallback service; nothing should use it. */
 	snprintf(path, sizeof(path), "%s/other", e->pamdir);
 	if (e2e_write(path, "auth required pam_deny.so\naccount required pam_deny.so\n") != 0)
@@ -209,6 +242,32 @@ int e2e_init(struct e2e *e, char **argv)
 	execv("/proc/self/exe", argv);
 	fprintf(stderr, "re-exec under pam_wrapper failed: %s\n", strerror(errno));
 	return 1;
+}
+
+int e2e_init_dir(struct e2e *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (getenv("AG_BUILDDIR") == NULL || getenv("AG_SRCDIR") == NULL) {
+		fprintf(stderr, "AG_BUILDDIR / AG_SRCDIR not set: run through make check\n");
+		return 77;
+	}
+	snprintf(e->dir, sizeof(e->dir), "/tmp/ag-e2e.XXXXXX");
+	if (mkdtemp(e->dir) == NULL || chmod(e->dir, 0755) != 0)
+		return 1;
+	paths(e);
+	return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)remove(path);
+	return 0;
+}
+
+void e2e_remove_dir(const struct e2e *e)
+{
+	if (e->dir[0] != '\0')
+		(void)nftw(e->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int socket_answers(const char *path)
@@ -418,4 +477,128 @@ int e2e_ctl(const struct e2e *e, const char *args, char *out, size_t cap)
 	out[len] = '\0';
 	status = pclose(p);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int e2e_admin(const char *path, const char *cmd, const char *const *args, int nargs, char *text,
+              size_t cap, int *code)
+{
+	int64_t deadline = ag_mono_ms() + 2000;
+	size_t len = 0;
+	struct ag_conn c;
+	struct ag_msg m;
+	int rc;
+
+	*code = 0;
+	if (cap > 0)
+		text[0] = '\0';
+	ag_conn_init(&c);
+	ag_msg_init(&m, AG_MSG_ADMIN);
+	ag_msg_set_str(&m, AG_F_CMD, cmd);
+	for (int i = 0; i < nargs && i < AG_ADMIN_ARGS; i++)
+		ag_msg_set_str(&m, AG_F_ARG0 + i, args[i]);
+	rc = ag_conn_open(&c, path, deadline);
+	if (rc == 0)
+		rc = ag_conn_send(&c, &m, deadline);
+	while (rc == 0) {
+		rc = ag_conn_recv(&c, &m, deadline);
+		if (rc != 0)
+			break;
+		if (m.type == AG_MSG_ERROR) {
+			*code = AG_HAS(&m, AG_F_CODE) ? m.code : AG_ERR_PROTO;
+			break;
+		}
+		if (m.type != AG_MSG_REPLY) {
+			rc = AG_ERR_PROTO;
+			break;
+		}
+		if (AG_HAS(&m, AG_F_TEXT) && len + 1 < cap) {
+			size_t n = m.text.len < cap - len - 1 ? m.text.len : cap - len - 1;
+
+			memcpy(text + len, m.text.ptr, n);
+			len += n;
+			text[len] = '\0';
+		}
+		if (!AG_HAS(&m, AG_F_MORE) || m.more == 0)
+			break;
+	}
+	ag_conn_close(&c);
+	return rc;
+}
+
+long long e2e_status(const struct e2e *e, const char *key)
+{
+	char text[16384], *p, *end;
+	size_t klen = strlen(key);
+	long long v;
+	int code;
+
+	if (e2e_admin(e->sock, "status", NULL, 0, text, sizeof(text), &code) != 0 || code != 0)
+		return -1;
+	/* logfmt: the key starts the line or follows a space. */
+	for (p = text; (p = strstr(p, key)) != NULL; p += klen) {
+		if ((p != text && p[-1] != ' ' && p[-1] != '\n') || p[klen] != '=')
+			continue;
+		errno = 0;
+		v = strtoll(p + klen + 1, &end, 10);
+		if (errno != 0 || end == p + klen + 1)
+			return -1;
+		return v;
+	}
+	return -1;
+}
+
+struct e2e_pam {
+	pam_handle_t *ph;
+	struct pam_conv pc;
+	struct conv_data d;
+	struct e2e_login out;
+	int last;
+};
+
+struct e2e_pam *e2e_pam_open(const struct e2e *e, const char *service, const char *user,
+                             const char *password, const char *rhost)
+{
+	struct e2e_pam *p = calloc(1, sizeof(*p));
+
+	(void)e;
+	if (p == NULL)
+		return NULL;
+	p->d.password = password;
+	p->d.out = &p->out;
+	p->pc.conv = conv;
+	p->pc.appdata_ptr = &p->d;
+	p->last = PAM_SUCCESS;
+	if (pam_start(service, user, &p->pc, &p->ph) != PAM_SUCCESS) {
+		free(p);
+		return NULL;
+	}
+	if (rhost != NULL)
+		pam_set_item(p->ph, PAM_RHOST, rhost);
+	return p;
+}
+
+int e2e_pam_run(struct e2e_pam *p, int op)
+{
+	switch (op) {
+	case E2E_AUTH:
+		p->last = pam_authenticate(p->ph, 0);
+		break;
+	case E2E_SETCRED:
+		p->last = pam_setcred(p->ph, PAM_ESTABLISH_CRED);
+		break;
+	case E2E_ACCT:
+		p->last = pam_acct_mgmt(p->ph, 0);
+		break;
+	default:
+		return PAM_SYSTEM_ERR;
+	}
+	return p->last;
+}
+
+void e2e_pam_close(struct e2e_pam *p)
+{
+	if (p == NULL)
+		return;
+	pam_end(p->ph, p->last);
+	free(p);
 }

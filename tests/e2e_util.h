@@ -39,6 +39,14 @@ struct e2e_login {
  * environment. Returns 0, or 77 (skip) when the build tree is not found. */
 int e2e_init(struct e2e *e, char **argv);
 
+/* For tests that need a governor but no PAM: creates the run directory
+ * (0755) and fills the paths in *e; writes no service files and does not
+ * re-execute. Returns 0, 77 (skip) when AG_BUILDDIR / AG_SRCDIR are not
+ * set, or 1 when the directory cannot be made. */
+int e2e_init_dir(struct e2e *e);
+/* Removes the run directory and everything in it (best effort). */
+void e2e_remove_dir(const struct e2e *e);
+
 /* Writes the governor config (the base settings plus extra lines, which may
  * hold whole sections) and starts the governor; waits for its socket. */
 int e2e_gov_start(struct e2e *e, const char *extra);
@@ -66,6 +74,32 @@ int e2e_backend_calls(const struct e2e *e);
 /* Runs authguardctl with args against the test governor; its stdout is put
  * in out. Returns its exit status. */
 int e2e_ctl(const struct e2e *e, const char *args, char *out, size_t cap);
+
+/* One ADMIN request over the protocol to the socket at path: cmd and its
+ * nargs arguments (at most 4). Returns 0 when the governor answered: *code
+ * is then 0 and text holds the REPLY text (all frames, NUL-terminated,
+ * truncated to cap), or *code is the CODE of its ERROR. Returns a negative
+ * AG_ERR_* when there was no answer (connect, timeout, closed, garbage). */
+int e2e_admin(const char *path, const char *cmd, const char *const *args, int nargs, char *text,
+              size_t cap, int *code);
+
+/* The value of key in the governor's status record (ADMIN status on
+ * e->sock, as root); -1 when the governor does not answer or has no such
+ * key. */
+long long e2e_status(const struct e2e *e, const char *key);
+
+/* A PAM handle for tests that drive the phases one by one (retries on one
+ * handle, setcred, account after the governor went away). */
+enum e2e_op { E2E_AUTH = 1, E2E_SETCRED = 2, E2E_ACCT = 3 };
+struct e2e_pam;
+/* pam_start on service for user; the conversation answers password to every
+ * hidden prompt; rhost may be NULL. NULL on failure. */
+struct e2e_pam *e2e_pam_open(const struct e2e *e, const char *service, const char *user,
+                             const char *password, const char *rhost);
+/* Runs one phase (enum e2e_op) on the handle; returns its PAM code. */
+int e2e_pam_run(struct e2e_pam *p, int op);
+/* pam_end and free; NULL allowed. */
+void e2e_pam_close(struct e2e_pam *p);
 
 /* Monotonic ms. */
 long e2e_now_ms(void);

@@ -5,8 +5,9 @@
  * Arguments:
  *   passdb=FILE  "user:password" lines; a user not listed is PAM_USER_UNKNOWN
  *   ctl=FILE     if it exists, its first word forces the answer: "unavail"
- *                (PAM_AUTHINFO_UNAVAIL), "system_err", "ok"; "delay=MS" anywhere
- *                in it sleeps first (a slow backend)
+ *                (PAM_AUTHINFO_UNAVAIL), "system_err", "service_err", "buf_err",
+ *                "abort", "ignore" (PAM_IGNORE), "ok"; "delay=MS" anywhere in
+ *                it sleeps first (a slow backend)
  *   log=FILE     one line "NAME USER" appended per call
  *   name=NAME    names this instance in the log (default "backend")
  *   code=CODE    second-factor mode: prompt for a code and compare to CODE
@@ -82,6 +83,14 @@ static int forced_result(const struct agtest_args *a)
 		rc = PAM_AUTHINFO_UNAVAIL;
 	else if (strncmp(buf, "system_err", 10) == 0)
 		rc = PAM_SYSTEM_ERR;
+	else if (strncmp(buf, "service_err", 11) == 0)
+		rc = PAM_SERVICE_ERR;
+	else if (strncmp(buf, "buf_err", 7) == 0)
+		rc = PAM_BUF_ERR;
+	else if (strncmp(buf, "abort", 5) == 0)
+		rc = PAM_ABORT;
+	else if (strncmp(buf, "ignore", 6) == 0)
+		rc = PAM_IGNORE;
 	else if (strncmp(buf, "ok", 2) == 0)
 		rc = PAM_SUCCESS;
 	return rc;

@@ -12,6 +12,9 @@
  *   decisions  persistent connections, PRECHECK back to back: rules 1-4 with
  *              no state change and no slot, the decision path alone.
  *   pairs      persistent connections, DECIDE then (on allow) REPORT + ACK.
+ * With -p DEPTH (decisions, pairs) each connection keeps DEPTH requests
+ * outstanding: the governor answers them in order, so an answer belongs to
+ * the connection's oldest unanswered request.
  * Closed loop (-r 0): every connection starts its next attempt as soon as the
  * last ends. Open loop (-r RATE): attempt i is due at start + i / RATE; its
  * latency counts from that due time even when every connection is busy and it
@@ -132,7 +135,7 @@ enum mode { M_CYCLES, M_DECISIONS, M_PAIRS };
 struct opts {
 	const char *sock;
 	int mode;
-	int64_t conns, rate, secs, users, addrs, failpct, threads, budget;
+	int64_t conns, rate, secs, users, addrs, failpct, threads, budget, depth;
 	int json, precheck;
 };
 
@@ -297,25 +300,38 @@ static double self_cpu_s(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* ---- one connection ------------------------------------------------------------ */
+/* ---- connections and attempts ---------------------------------------------------- */
 
 enum slot_state {
-	S_FREE,	      /* no attempt (fd may be open: persistent modes) */
-	S_CONNECTING, /* connect in progress (EINPROGRESS) */
-	S_PRECHECK,   /* waiting for the PRECHECK verdict */
-	S_DECIDE,     /* waiting for the DECIDE verdict (maybe after QUEUED) */
-	S_REPORT,     /* waiting for ACK */
+	S_FREE,	    /* no attempt */
+	S_PRECHECK, /* waiting for the PRECHECK verdict */
+	S_DECIDE,   /* waiting for the DECIDE verdict (maybe after QUEUED) */
+	S_REPORT,   /* waiting for ACK */
 };
 
+#define REQ_MAX 512 /* bytes of one request: a few short fields */
+
+/* One attempt in flight (at most DEPTH per connection, -p). */
 struct slot {
-	int fd;
+	int conn; /* index of its connection, fixed */
 	int state;
-	int want_out; /* EPOLLOUT registered */
 	int64_t t0, deadline;
-	size_t olen, ooff, ilen;
-	uint8_t out[512];	  /* a request: a few short fields */
-	uint8_t in[AG_FRAME_MAX]; /* frames are decoded as soon as whole */
 	char user[24], rhost[24];
+};
+
+/* One connection. Requests are pipelined: the governor answers them in
+ * order, so an answer belongs to the oldest request not yet answered, the
+ * head of q (a QUEUED leaves it there until its verdict). */
+struct conn {
+	int fd;
+	int want_out;	/* EPOLLOUT registered */
+	int connecting; /* connect in progress (EINPROGRESS) */
+	int dirty;	/* on the worker's list of connections to flush */
+	size_t olen, ooff, ilen;
+	uint8_t *out;		  /* depth * REQ_MAX */
+	uint8_t in[AG_FRAME_MAX]; /* frames are decoded as soon as whole */
+	int *q;			  /* slots awaiting an answer, oldest first; depth */
+	int qhead, qlen;
 };
 
 struct worker {
@@ -326,7 +342,10 @@ struct worker {
 	int coarse; /* no epoll_pwait2: waits in whole ms */
 	struct slot *slots;
 	int nslots, active;
+	struct conn *conns;
+	int nconns, depth;
 	int *free_stack, nfree; /* slots without an attempt */
+	int *dirty, ndirty;	/* connections with requests to send */
 	uint64_t rng, next_i;	/* open loop: this worker's i-th attempt */
 	int64_t start, end;
 	struct stats st;
@@ -345,26 +364,27 @@ static int persistent(const struct worker *w)
 	return w->o->mode != M_CYCLES;
 }
 
-static void slot_close(struct worker *w, struct slot *s)
+static void conn_close(struct worker *w, struct conn *x)
 {
-	if (s->fd >= 0)
-		close(s->fd); /* also leaves the epoll set */
-	s->fd = -1;
-	s->want_out = 0;
-	s->ilen = 0;
+	if (x->fd >= 0)
+		close(x->fd); /* also leaves the epoll set */
+	x->fd = -1;
+	x->want_out = x->connecting = 0;
+	x->ilen = x->olen = x->ooff = 0;
+	x->qhead = x->qlen = 0;
 }
 
-static void set_out(struct worker *w, struct slot *s, int on)
+static void set_out(struct worker *w, struct conn *x, int on)
 {
 	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0)};
 
-	ev.data.u32 = (uint32_t)(s - w->slots);
-	if (s->want_out != on && epoll_ctl(w->ep, EPOLL_CTL_MOD, s->fd, &ev) == 0)
-		s->want_out = on;
+	ev.data.u32 = (uint32_t)(x - w->conns);
+	if (x->want_out != on && epoll_ctl(w->ep, EPOLL_CTL_MOD, x->fd, &ev) == 0)
+		x->want_out = on;
 }
 
-/* Ends the attempt on s. failed: the caller has counted why, no latency is
- * recorded and the connection is dropped; otherwise the attempt completed. */
+/* Ends the attempt on s, which is no longer in its connection's queue.
+ * failed: the caller has counted why and no latency is recorded. */
 static void finish(struct worker *w, struct slot *s, int failed)
 {
 	int64_t now = mono_ns();
@@ -374,40 +394,85 @@ static void finish(struct worker *w, struct slot *s, int failed)
 		hist_add(&w->st.lat, (uint64_t)(now - s->t0));
 	}
 	w->st.last_ns = now;
-	if (failed || !persistent(w))
-		slot_close(w, s);
 	s->state = S_FREE;
 	w->active--;
 	w->free_stack[w->nfree++] = (int)(s - w->slots);
+	if (!persistent(w) && !failed)
+		conn_close(w, &w->conns[s->conn]);
 }
 
-static int flush_out(struct worker *w, struct slot *s)
+/* The connection failed: closed, and every attempt waiting on it ends,
+ * each counted in *why. */
+static void conn_abort(struct worker *w, struct conn *x, uint64_t *why)
 {
-	while (s->ooff < s->olen) {
-		ssize_t n = send(s->fd, s->out + s->ooff, s->olen - s->ooff, MSG_NOSIGNAL);
+	int q[64], n = x->qlen, i;
+
+	for (i = 0; i < n; i++)
+		q[i] = x->q[(x->qhead + i) % w->depth];
+	conn_close(w, x);
+	for (i = 0; i < n; i++) {
+		(*why)++;
+		finish(w, &w->slots[q[i]], 1);
+	}
+}
+
+static int flush_out(struct worker *w, struct conn *x)
+{
+	while (x->ooff < x->olen) {
+		ssize_t n = send(x->fd, x->out + x->ooff, x->olen - x->ooff, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			set_out(w, s, 1);
+			set_out(w, x, 1);
 			return 0;
 		}
 		if (n <= 0)
 			return AG_ERR_IO;
-		s->ooff += (size_t)n;
+		x->ooff += (size_t)n;
 	}
-	set_out(w, s, 0);
+	x->olen = x->ooff = 0;
+	set_out(w, x, 0);
 	return 0;
 }
 
+/* Sends every connection's new requests, one send each: pipelined requests
+ * leave together. */
+static void flush_dirty(struct worker *w)
+{
+	int i;
+
+	for (i = 0; i < w->ndirty; i++) {
+		struct conn *x = &w->conns[w->dirty[i]];
+
+		x->dirty = 0;
+		if (x->fd >= 0 && !x->connecting && flush_out(w, x) != 0)
+			conn_abort(w, x, &w->st.errors);
+	}
+	w->ndirty = 0;
+}
+
+/* Queues m as s's next request on its connection (sent by flush_dirty). */
 static int send_msg(struct worker *w, struct slot *s, const struct ag_msg *m)
 {
-	int rc = ag_wire_encode(m, s->out, sizeof(s->out), &s->olen);
+	struct conn *x = &w->conns[s->conn];
+	size_t len = 0;
+	int rc;
 
+	if (x->ooff > 0 && x->ooff == x->olen)
+		x->olen = x->ooff = 0;
+	if (x->qlen == w->depth)
+		return AG_ERR_FULL; /* cannot happen: a slot per place in the queue */
+	rc = ag_wire_encode(m, x->out + x->olen, (size_t)w->depth * REQ_MAX - x->olen, &len);
 	if (rc != 0)
 		return rc;
-	s->ooff = 0;
-	return flush_out(w, s);
+	x->olen += len;
+	x->q[(x->qhead + x->qlen++) % w->depth] = (int)(s - w->slots);
+	if (!x->dirty) {
+		x->dirty = 1;
+		w->dirty[w->ndirty++] = (int)(x - w->conns);
+	}
+	return 0;
 }
 
 static int send_request(struct worker *w, struct slot *s, int type)
@@ -437,53 +502,44 @@ static int send_report(struct worker *w, struct slot *s, const uint8_t *id)
 	return send_msg(w, s, &m);
 }
 
-static int slot_connect(struct worker *w, struct slot *s)
+static int conn_connect(struct worker *w, struct conn *x)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct epoll_event ev = {.events = EPOLLIN};
 	int pending = 0;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", w->o->sock);
-	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->fd < 0)
+	x->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (x->fd < 0)
 		return AG_ERR_SYS;
-	ev.data.u32 = (uint32_t)(s - w->slots);
-	if (connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	ev.data.u32 = (uint32_t)(x - w->conns);
+	if (connect(x->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		/* A Unix socket answers at once; EAGAIN is a full backlog. */
 		int err = errno == EAGAIN ? AG_ERR_BUSY : AG_ERR_CONNECT;
 
 		pending = errno == EINPROGRESS;
 		if (!pending) {
-			slot_close(w, s);
+			conn_close(w, x);
 			return err;
 		}
 	}
 	if (pending)
 		ev.events |= EPOLLOUT;
-	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
-		slot_close(w, s);
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, x->fd, &ev) != 0) {
+		conn_close(w, x);
 		return AG_ERR_SYS;
 	}
-	s->want_out = (ev.events & EPOLLOUT) != 0;
-	return s->want_out ? AG_ERR_AGAIN : 0;
-}
-
-/* Sends the first request of an attempt, connected or not. */
-static void begin(struct worker *w, struct slot *s)
-{
-	int type = w->o->mode == M_DECISIONS || (w->o->mode == M_CYCLES && w->o->precheck)
-		       ? AG_MSG_PRECHECK
-		       : AG_MSG_DECIDE;
-
-	if (send_request(w, s, type) != 0) {
-		w->st.errors++;
-		finish(w, s, 1);
-	}
+	x->want_out = x->connecting = pending;
+	return 0;
 }
 
 static void start(struct worker *w, int idx, int64_t t0)
 {
 	struct slot *s = &w->slots[idx];
+	struct conn *x = &w->conns[s->conn];
+	int type = w->o->mode == M_DECISIONS || (w->o->mode == M_CYCLES && w->o->precheck)
+		       ? AG_MSG_PRECHECK
+		       : AG_MSG_DECIDE;
 	int rc;
 
 	w->st.started++;
@@ -493,12 +549,8 @@ static void start(struct worker *w, int idx, int64_t t0)
 	snprintf(s->user, sizeof(s->user), "u%llu",
 		 (unsigned long long)(rnd(w) % (uint64_t)w->o->users));
 	addr_name(s->rhost, sizeof(s->rhost), (uint32_t)(rnd(w) % (uint64_t)w->o->addrs));
-	if (s->fd < 0) {
-		rc = slot_connect(w, s);
-		if (rc == AG_ERR_AGAIN) {
-			s->state = S_CONNECTING;
-			return;
-		}
+	if (x->fd < 0) {
+		rc = conn_connect(w, x);
 		if (rc != 0) {
 			if (rc == AG_ERR_BUSY)
 				w->st.busy++;
@@ -508,30 +560,37 @@ static void start(struct worker *w, int idx, int64_t t0)
 			return;
 		}
 	}
-	begin(w, s);
+	if (send_request(w, s, type) != 0) {
+		w->st.errors++;
+		finish(w, s, 1);
+	}
 }
 
-/* Handles one decoded answer; 1 when the attempt goes on, 0 when it ended. */
-static int answer(struct worker *w, struct slot *s, const struct ag_msg *m)
+/* Handles one decoded answer to the head of x's queue. 0, or -1 when the
+ * connection was aborted. */
+static int answer(struct worker *w, struct conn *x, const struct ag_msg *m)
 {
+	struct slot *s = &w->slots[x->q[x->qhead]];
 	char rule[RULE_LEN];
 
 	if (m->type == AG_MSG_QUEUED && s->state == S_DECIDE) {
 		w->st.queued++;
-		return 1;
-	}
-	if (m->type == AG_MSG_ACK && s->state == S_REPORT) {
-		finish(w, s, 0);
-		return 0;
+		return 0; /* the verdict follows, still for s */
 	}
 	if (m->type == AG_MSG_ERROR && AG_HAS(m, AG_F_CODE) && m->code == AG_ERR_BUSY) {
-		w->st.busy++; /* max_clients reached */
-		finish(w, s, 1);
-		return 0;
+		conn_abort(w, x, &w->st.busy); /* max_clients reached */
+		return -1;
 	}
-	if (m->type != AG_MSG_VERDICT || (s->state != S_PRECHECK && s->state != S_DECIDE)) {
-		w->st.errors++; /* ERROR, or an answer out of turn */
-		finish(w, s, 1);
+	if (!(m->type == AG_MSG_ACK && s->state == S_REPORT) &&
+	    (m->type != AG_MSG_VERDICT || (s->state != S_PRECHECK && s->state != S_DECIDE))) {
+		conn_abort(w, x, &w->st.errors); /* ERROR, or an answer out of turn */
+		return -1;
+	}
+	/* s's request is answered; a next one of s goes to the end of the queue. */
+	x->qhead = (x->qhead + 1) % w->depth;
+	x->qlen--;
+	if (m->type == AG_MSG_ACK) {
+		finish(w, s, 0);
 		return 0;
 	}
 	if (s->state == S_DECIDE || w->o->mode == M_DECISIONS)
@@ -541,13 +600,13 @@ static int answer(struct worker *w, struct slot *s, const struct ag_msg *m)
 		if (s->state == S_PRECHECK && w->o->mode != M_DECISIONS) {
 			if (send_request(w, s, AG_MSG_DECIDE) != 0)
 				goto io_error;
-			return 1;
+			return 0;
 		}
 		w->st.allow++;
 		if (s->state == S_DECIDE) {
 			if (!AG_HAS(m, AG_F_ID) || send_report(w, s, m->id) != 0)
 				goto io_error;
-			return 1;
+			return 0;
 		}
 		finish(w, s, 0);
 		return 0;
@@ -567,82 +626,68 @@ static int answer(struct worker *w, struct slot *s, const struct ag_msg *m)
 io_error:
 	w->st.errors++;
 	finish(w, s, 1);
-	return 0;
+	conn_abort(w, x, &w->st.errors);
+	return -1;
 }
 
-static void readable(struct worker *w, struct slot *s)
+static void readable(struct worker *w, struct conn *x)
 {
 	struct ag_msg m;
-	size_t used;
+	size_t used, off = 0;
 	ssize_t n;
 	int rc;
 
-	n = recv(s->fd, s->in + s->ilen, sizeof(s->in) - s->ilen, 0);
+	n = recv(x->fd, x->in + x->ilen, sizeof(x->in) - x->ilen, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0 || s->state == S_FREE) {
+	if (n <= 0 || x->qlen == 0) {
 		/* closed, reset, or talking out of turn on an idle connection */
-		if (s->state == S_FREE) {
-			slot_close(w, s);
-			return;
-		}
-		w->st.errors++;
-		finish(w, s, 1);
+		conn_abort(w, x, &w->st.errors);
 		return;
 	}
-	s->ilen += (size_t)n;
-	while (s->ilen > 0 && s->state != S_FREE) {
-		rc = ag_wire_decode(s->in, s->ilen, &m, &used);
+	x->ilen += (size_t)n;
+	while (off < x->ilen) {
+		rc = ag_wire_decode(x->in + off, x->ilen - off, &m, &used);
 		if (rc == AG_ERR_AGAIN)
-			return;
-		if (rc != 0 || ag_wire_sender(m.type) != AG_FROM_GOVERNOR) {
-			w->st.errors++;
-			finish(w, s, 1);
+			break;
+		if (rc != 0 || ag_wire_sender(m.type) != AG_FROM_GOVERNOR || x->qlen == 0) {
+			conn_abort(w, x, &w->st.errors);
 			return;
 		}
-		rc = answer(w, s, &m);
-		if (s->fd < 0)
-			return; /* finished and closed: the buffer went with it */
-		/* m borrowed s->in until here */
-		memmove(s->in, s->in + used, s->ilen - used);
-		s->ilen -= used;
-		if (!rc)
-			break;
+		if (answer(w, x, &m) != 0 || x->fd < 0)
+			return; /* closed: the buffer went with it */
+		off += used;	/* m borrowed x->in until here */
 	}
+	memmove(x->in, x->in + off, x->ilen - off);
+	x->ilen -= off;
 }
 
-static void writable(struct worker *w, struct slot *s)
+static void writable(struct worker *w, struct conn *x)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (s->state == S_CONNECTING) {
-		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-			w->st.connfail++;
-			finish(w, s, 1);
+	if (x->connecting) {
+		if (getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+			conn_abort(w, x, &w->st.connfail);
 			return;
 		}
-		set_out(w, s, 0);
-		begin(w, s);
-		return;
+		x->connecting = 0;
 	}
-	if (flush_out(w, s) != 0) {
-		w->st.errors++;
-		finish(w, s, 1);
-	}
+	if (flush_out(w, x) != 0)
+		conn_abort(w, x, &w->st.errors);
 }
 
 static void scan_timeouts(struct worker *w, int64_t now)
 {
 	int i;
 
-	for (i = 0; i < w->nslots; i++) {
-		struct slot *s = &w->slots[i];
+	for (i = 0; i < w->nconns; i++) {
+		struct conn *x = &w->conns[i];
 
-		if (s->state != S_FREE && now > s->deadline) {
-			w->st.timeouts++;
-			finish(w, s, 1);
-		}
+		/* The oldest request is the first to time out. */
+		if (x->qlen > 0 && now > w->slots[x->q[x->qhead]].deadline)
+			conn_abort(w, x, &w->st.timeouts);
 	}
 }
 
@@ -718,19 +763,18 @@ static void *worker_main(void *arg)
 			scan_timeouts(w, now);
 			last_scan = now;
 		}
+		flush_dirty(w);
 		n = wait_events(w, evs, 256,
 				next > now && next - now < SCAN_NS ? next - now : SCAN_NS);
 		for (i = 0; i < n; i++) {
-			uint32_t k = evs[i].data.u32;
-			/* A slot finished earlier in this batch is not restarted
-			 * before the next round, so a stale event finds it closed
-			 * or idle. */
-			if ((evs[i].events & EPOLLOUT) && w->slots[k].fd >= 0 &&
-			    w->slots[k].state != S_FREE)
-				writable(w, &w->slots[k]);
-			if ((evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) &&
-			    w->slots[k].fd >= 0)
-				readable(w, &w->slots[k]);
+			struct conn *x = &w->conns[evs[i].data.u32];
+
+			/* A connection closed earlier in this batch is not reopened
+			 * before the next round, so a stale event finds it closed. */
+			if ((evs[i].events & EPOLLOUT) && x->fd >= 0)
+				writable(w, x);
+			if ((evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && x->fd >= 0)
+				readable(w, x);
 		}
 	}
 	if (w->o->rate > 0) {
@@ -749,12 +793,14 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ag-load -s SOCKET [-m cycles|decisions|pairs] [-c CONNS] [-r RATE]\n"
 		   "               [-d SECONDS] [-u USERS] [-a ADDRS] [-f FAILPCT] [-t THREADS]\n"
-		   "               [-b BUDGET_MS] [--precheck] [--json]\n"
+		   "               [-b BUDGET_MS] [-p DEPTH] [--precheck] [--json]\n"
 		   "       ag-load --self-test\n"
 		   "  -m  cycles: connect, DECIDE, REPORT, close per attempt (default);\n"
 		   "      decisions: PRECHECK back to back on persistent connections;\n"
 		   "      pairs: DECIDE + REPORT back to back on persistent connections\n"
-		   "  -c  connections, the concurrency cap (default 50)\n"
+		   "  -c  connections (default 50)\n"
+		   "  -p  requests kept outstanding per connection, pipelined; decisions and\n"
+		   "      pairs only (default 1). CONNS x DEPTH is the concurrency cap\n"
 		   "  -r  attempts per second, open loop; 0 = closed loop (default 0)\n"
 		   "  -d  seconds (default 10)   -u users (default 1000)\n"
 		   "  -a  source addresses in 198.18.0.0/15 (default 1000, at most 131072)\n"
@@ -777,6 +823,7 @@ static const struct num_opt {
     {'f', 0, 100, offsetof(struct opts, failpct)},
     {'t', 1, MAX_THREADS, offsetof(struct opts, threads)},
     {'b', 0, AG_BUDGET_MAX, offsetof(struct opts, budget)},
+    {'p', 1, 64, offsetof(struct opts, depth)},
 };
 
 /* AG_ERR_INVAL (with a message) for an unknown flag or a bad value. */
@@ -819,10 +866,11 @@ static int parse_opts(int argc, char **argv, struct opts *o, int *self_test)
 			   .addrs = 1000,
 			   .failpct = 30,
 			   .threads = 2,
-			   .budget = 2000};
+			   .budget = 2000,
+			   .depth = 1};
 	*self_test = 0;
 	while (rc == 0 &&
-	       (c = getopt_long(argc, argv, "s:m:c:r:d:u:a:f:t:b:h", lopts, NULL)) != -1) {
+	       (c = getopt_long(argc, argv, "s:m:c:r:d:u:a:f:t:b:p:h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o->sock = optarg;
@@ -869,6 +917,11 @@ static int parse_opts(int argc, char **argv, struct opts *o, int *self_test)
 	if (rc == 0 && o->sock != NULL &&
 	    strlen(o->sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		fprintf(stderr, "ag-load: -s: socket path too long\n");
+		rc = AG_ERR_INVAL;
+	}
+	if (rc == 0 && o->depth > 1 && o->mode == M_CYCLES) {
+		/* A cycle is one attempt per connection, as the module does. */
+		fprintf(stderr, "ag-load: -p: pipelining needs -m decisions or pairs\n");
 		rc = AG_ERR_INVAL;
 	}
 	if (o->threads > o->conns)
@@ -964,19 +1017,20 @@ static void print_report(const struct report *r)
 	int i;
 
 	if (r->o->json) {
-		printf("{\"mode\":\"%s\",\"conns\":%lld,\"threads\":%lld,\"rate\":%lld,"
-		       "\"duration_s\":%.3f,\"started\":%llu,\"completed\":%llu,\"allow\":%llu,"
-		       "\"deny\":%llu,\"precheck_deny\":%llu,\"shed\":%llu,\"queued\":%llu,"
-		       "\"busy\":%llu,\"connect_failed\":%llu,\"errors\":%llu,\"timeouts\":%llu,"
-		       "\"missed\":%llu,\"throughput_per_s\":%.1f,\"deny_rules\":{",
-		       mode_name(r->o->mode), (long long)r->o->conns, (long long)r->o->threads,
-		       (long long)r->o->rate, r->wall_s, (unsigned long long)st->started,
-		       (unsigned long long)st->done, (unsigned long long)st->allow,
-		       (unsigned long long)st->deny, (unsigned long long)st->precheck_deny,
-		       (unsigned long long)st->shed, (unsigned long long)st->queued,
-		       (unsigned long long)st->busy, (unsigned long long)st->connfail,
-		       (unsigned long long)st->errors, (unsigned long long)st->timeouts,
-		       (unsigned long long)st->missed, tput);
+		printf(
+		    "{\"mode\":\"%s\",\"conns\":%lld,\"depth\":%lld,\"threads\":%lld,\"rate\":%lld,"
+		    "\"duration_s\":%.3f,\"started\":%llu,\"completed\":%llu,\"allow\":%llu,"
+		    "\"deny\":%llu,\"precheck_deny\":%llu,\"shed\":%llu,\"queued\":%llu,"
+		    "\"busy\":%llu,\"connect_failed\":%llu,\"errors\":%llu,\"timeouts\":%llu,"
+		    "\"missed\":%llu,\"throughput_per_s\":%.1f,\"deny_rules\":{",
+		    mode_name(r->o->mode), (long long)r->o->conns, (long long)r->o->depth,
+		    (long long)r->o->threads, (long long)r->o->rate, r->wall_s,
+		    (unsigned long long)st->started, (unsigned long long)st->done,
+		    (unsigned long long)st->allow, (unsigned long long)st->deny,
+		    (unsigned long long)st->precheck_deny, (unsigned long long)st->shed,
+		    (unsigned long long)st->queued, (unsigned long long)st->busy,
+		    (unsigned long long)st->connfail, (unsigned long long)st->errors,
+		    (unsigned long long)st->timeouts, (unsigned long long)st->missed, tput);
 		for (i = 0; i < st->nrules; i++) {
 			if (i > 0)
 				putchar(',');
@@ -992,9 +1046,10 @@ static void print_report(const struct report *r)
 		       r->self_cpu, (long)r->gov_pid, r->gov_cpu, pct);
 		return;
 	}
-	printf("mode=%s conns=%lld threads=%lld rate=%lld%s duration_s=%.3f\n",
-	       mode_name(r->o->mode), (long long)r->o->conns, (long long)r->o->threads,
-	       (long long)r->o->rate, r->o->rate ? " (open loop)" : " (closed loop)", r->wall_s);
+	printf("mode=%s conns=%lld depth=%lld threads=%lld rate=%lld%s duration_s=%.3f\n",
+	       mode_name(r->o->mode), (long long)r->o->conns, (long long)r->o->depth,
+	       (long long)r->o->threads, (long long)r->o->rate,
+	       r->o->rate ? " (open loop)" : " (closed loop)", r->wall_s);
 	printf("attempts: started=%llu completed=%llu allow=%llu deny=%llu shed=%llu queued=%llu\n",
 	       (unsigned long long)st->started, (unsigned long long)st->done,
 	       (unsigned long long)st->allow, (unsigned long long)st->deny,
@@ -1052,19 +1107,35 @@ static int run(const struct opts *o)
 		x->id = (int)t;
 		x->nthreads = (int)o->threads;
 		x->o = o;
-		x->nslots = (int)(per + (t < rest ? 1 : 0));
+		x->nconns = (int)(per + (t < rest ? 1 : 0));
+		x->depth = (int)o->depth;
+		x->nslots = x->nconns * x->depth;
 		x->slots = calloc((size_t)x->nslots, sizeof(*x->slots));
+		x->conns = calloc((size_t)x->nconns, sizeof(*x->conns));
 		x->free_stack = calloc((size_t)x->nslots, sizeof(int));
+		x->dirty = calloc((size_t)x->nconns, sizeof(int));
 		x->ep = epoll_create1(EPOLL_CLOEXEC);
 		x->rng = (uint64_t)mono_ns() ^ ((uint64_t)(t + 1) * UINT64_C(0x9e3779b97f4a7c15));
 		if (x->rng == 0)
 			x->rng = 1;
-		if (x->slots == NULL || x->free_stack == NULL || x->ep < 0) {
+		if (x->slots == NULL || x->conns == NULL || x->free_stack == NULL ||
+		    x->dirty == NULL || x->ep < 0) {
 			rc = AG_ERR_SYS;
 			goto out;
 		}
+		for (i = 0; i < x->nconns; i++)
+			x->conns[i].fd = -1;
+		for (i = 0; i < x->nconns; i++) {
+			x->conns[i].out = malloc((size_t)x->depth * REQ_MAX);
+			x->conns[i].q = calloc((size_t)x->depth, sizeof(int));
+			if (x->conns[i].out == NULL || x->conns[i].q == NULL) {
+				rc = AG_ERR_NOMEM;
+				goto out;
+			}
+		}
+		/* A connection's slots are its places in the pipeline. */
 		for (i = 0; i < x->nslots; i++)
-			x->slots[i].fd = -1;
+			x->slots[i].conn = i / x->depth;
 	}
 	gov0 = proc_cpu_s(r.gov_pid);
 	self0 = self_cpu_s();
@@ -1095,13 +1166,18 @@ out:
 	for (t = 0; w != NULL && t < o->threads; t++) {
 		int i;
 
-		for (i = 0; w[t].slots != NULL && i < w[t].nslots; i++)
-			if (w[t].slots[i].fd >= 0)
-				close(w[t].slots[i].fd);
+		for (i = 0; w[t].conns != NULL && i < w[t].nconns; i++) {
+			if (w[t].conns[i].fd >= 0)
+				close(w[t].conns[i].fd);
+			free(w[t].conns[i].out);
+			free(w[t].conns[i].q);
+		}
 		if (w[t].ep > 0)
 			close(w[t].ep);
 		free(w[t].slots);
+		free(w[t].conns);
 		free(w[t].free_stack);
+		free(w[t].dirty);
 	}
 	free(w);
 	free(total);

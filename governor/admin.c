@@ -410,6 +410,8 @@ static int may_change(struct gov *g, struct gov_client *c, const char *cmd)
 {
 	char text[200];
 
+	if (g->conf->has_admin_gid)
+		gov_peer_load_groups(c->fd, &c->peer);
 	if (gov_peer_is_admin(g, &c->peer))
 		return 1;
 	if (g->conf->admin_group != NULL && g->conf->admin_group[0] != '\0')
@@ -423,7 +425,8 @@ static int may_change(struct gov *g, struct gov_client *c, const char *cmd)
 	return 0;
 }
 
-int gov_admin_handle(struct gov *g, struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
+int gov_admin_handle(struct gov *g, struct gov_client *c, const struct ag_msg *m,
+		     const struct gov_when *t)
 {
 	char cmd[AG_NAME_MAX + 1], args[AG_ADMIN_ARGS][AG_NAME_MAX + 1];
 	int nargs = 0, i;

@@ -107,18 +107,18 @@ static int norm_msg(struct gov *g, struct gov_client *c, const struct ag_msg *m,
 }
 
 int gov_attempt_judge(struct gov *g, const struct gov_norm *n, int mode, unsigned slot_mask,
-		      struct gov_decision *out, int *allowlisted)
+		      int64_t now, struct gov_decision *out, int *allowlisted)
 {
 	const struct gov_list_entry *e = NULL;
 	struct gov_attempt at;
-	int64_t now = ag_wall_ms();
 	int kind = 0;
 
-	memset(out, 0, sizeof(*out));
 	*allowlisted = 0;
 	if (n->src.is_addr)
 		kind = gov_lists_match(g->lists, &n->src.addr, now, &e);
 	if (kind == GOV_LIST_DENY) {
+		/* The store clears *out itself; only this path needs it here. */
+		memset(out, 0, sizeof(*out));
 		out->verdict = AG_V_DENY;
 		out->rule = GOV_RULE_DENYLIST;
 		out->retry_ms = e != NULL && e->expires_ms > now ? e->expires_ms - now : 0;
@@ -150,12 +150,14 @@ static void answer_shed(struct gov *g, struct gov_client *c, int64_t recv_us, in
 	ag_msg_set_str(&m, AG_F_RULE, gov_rule_name(GOV_RULE_SHED));
 	g->stats.shed++;
 	if (is_decide)
-		gov_stats_latency(g, ag_mono_us() - recv_us);
+		gov_client_answered(c, recv_us);
 	(void)gov_client_send(c, &m);
 }
 
+/* now_ms: monotonic, for the denial log's rate limit. */
 static void answer_deny(struct gov *g, struct gov_client *c, const struct gov_norm *n,
-			const struct gov_decision *d, int64_t recv_us, int is_decide)
+			const struct gov_decision *d, int64_t recv_us, int64_t now_ms,
+			int is_decide)
 {
 	struct ag_msg m;
 	int rule = d->rule > GOV_RULE_NONE && d->rule < GOV_RULE_COUNT ? d->rule : GOV_RULE_NONE;
@@ -166,9 +168,8 @@ static void answer_deny(struct gov *g, struct gov_client *c, const struct gov_no
 	ag_msg_set_u32(&m, AG_F_RETRY_MS, clamp_u32(d->retry_ms));
 	g->stats.denied[rule]++;
 	if (is_decide)
-		gov_stats_latency(g, ag_mono_us() - recv_us);
-	gov_log_denial(gov_rule_name(rule), n->user, n->src.key, d->retry_ms, n->service,
-		       ag_mono_ms());
+		gov_client_answered(c, recv_us);
+	gov_log_denial(gov_rule_name(rule), n->user, n->src.key, d->retry_ms, n->service, now_ms);
 	(void)gov_client_send(c, &m);
 }
 
@@ -330,7 +331,7 @@ static void admit(struct gov *g, struct gov_client *c, struct gov_admission *a,
 	memcpy(m.id, a->id, sizeof(m.id));
 	ag_msg_set_u32(&m, AG_F_CLASS, (uint32_t)a->klass);
 	g->stats.allowed++;
-	gov_stats_latency(g, ag_mono_us() - recv_us);
+	gov_client_answered(c, recv_us);
 	(void)gov_client_send(c, &m);
 }
 
@@ -390,14 +391,15 @@ static void enqueue(struct gov *g, struct gov_client *c, const struct gov_norm *
 
 /* The whole decision for one DECIDE (fresh, or a waiter taken from its
  * queue), and its answer. */
-static void decide(struct gov *g, struct gov_client *c, const struct gov_norm *n, int64_t recv_us,
-		   int64_t deadline_ms, int fresh)
+static void decide(struct gov *g, struct gov_client *c, const struct gov_norm *n,
+		   const struct gov_when *t, int64_t deadline_ms, int fresh)
 {
+	int64_t recv_us = t->recv_us;
 	struct gov_admission *a;
 	struct gov_decision d;
 	int allowlisted = 0, rc;
 
-	if (ag_mono_ms() > deadline_ms) {
+	if (t->now_us / 1000 > deadline_ms) {
 		answer_shed(g, c, recv_us, 1);
 		return;
 	}
@@ -410,7 +412,8 @@ static void decide(struct gov *g, struct gov_client *c, const struct gov_norm *n
 		gov_client_error(c, AG_ERR_NOMEM, "out of memory");
 		return;
 	}
-	rc = gov_attempt_judge(g, n, GOV_COMMIT, slot_mask(g, c), &d, &allowlisted);
+	rc = gov_attempt_judge(g, n, GOV_COMMIT | GOV_TERSE, slot_mask(g, c), t->wall_ms, &d,
+			       &allowlisted);
 	if (rc < 0) {
 		admission_free(g, a);
 		gov_log(LOG_ERR, "store: decide failed: %s", ag_strerror(rc));
@@ -423,7 +426,7 @@ static void decide(struct gov *g, struct gov_client *c, const struct gov_norm *n
 	}
 	admission_free(g, a);
 	if (d.verdict == AG_V_DENY)
-		answer_deny(g, c, n, &d, recv_us, 1);
+		answer_deny(g, c, n, &d, recv_us, t->now_us / 1000, 1);
 	else if (c->user_socket) /* the user socket never queues */
 		answer_shed(g, c, recv_us, 1);
 	else
@@ -437,18 +440,19 @@ static int64_t deadline_of(const struct ag_msg *m, int64_t recv_us)
 	return recv_us / 1000 + budget;
 }
 
-int gov_attempt_decide(struct gov *g, struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
+int gov_attempt_decide(struct gov *g, struct gov_client *c, const struct ag_msg *m,
+		       const struct gov_when *t)
 {
 	struct gov_norm n;
 
 	if (norm_msg(g, c, m, &n) < 0)
 		return 0;
-	decide(g, c, &n, recv_us, deadline_of(m, recv_us), 1);
+	decide(g, c, &n, t, deadline_of(m, t->recv_us), 1);
 	return 0;
 }
 
 int gov_attempt_precheck(struct gov *g, struct gov_client *c, const struct ag_msg *m,
-			 int64_t recv_us)
+			 const struct gov_when *t)
 {
 	struct gov_decision d;
 	struct gov_norm n;
@@ -457,19 +461,20 @@ int gov_attempt_precheck(struct gov *g, struct gov_client *c, const struct ag_ms
 
 	if (norm_msg(g, c, m, &n) < 0)
 		return 0;
-	if (ag_mono_ms() > deadline_of(m, recv_us)) {
-		answer_shed(g, c, recv_us, 0);
+	if (t->now_us / 1000 > deadline_of(m, t->recv_us)) {
+		answer_shed(g, c, t->recv_us, 0);
 		return 0;
 	}
 	/* Only the rules: a full host is not a reason to skip the password. */
-	rc = gov_attempt_judge(g, &n, GOV_CHECK, ALL_CLASSES, &d, &allowlisted);
+	rc = gov_attempt_judge(g, &n, GOV_CHECK | GOV_TERSE, ALL_CLASSES, t->wall_ms, &d,
+			       &allowlisted);
 	if (rc < 0) {
 		gov_log(LOG_ERR, "store: precheck failed: %s", ag_strerror(rc));
 		gov_client_error(c, rc, "store failed");
 		return 0;
 	}
 	if (d.verdict == AG_V_DENY) {
-		answer_deny(g, c, &n, &d, recv_us, 0);
+		answer_deny(g, c, &n, &d, t->recv_us, t->now_us / 1000, 0);
 		return 0;
 	}
 	ag_msg_init(&r, AG_MSG_VERDICT);
@@ -490,7 +495,8 @@ static struct gov_admission *find_admission(struct gov_client *c, const uint8_t 
 	return NULL;
 }
 
-int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
+int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg *m,
+		       const struct gov_when *t)
 {
 	struct gov_admission *a;
 	struct gov_attempt at;
@@ -514,7 +520,7 @@ int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg 
 	if (m->outcome != AG_OUT_PASS) {
 		/* PASS keeps the admission open for the final outcome. */
 		attempt_of(a, &at);
-		rc = g->store.ops->report(g->store.ctx, &at, m->outcome, ag_wall_ms(),
+		rc = g->store.ops->report(g->store.ctx, &at, m->outcome, t->wall_ms,
 					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM);
 		if (rc < 0)
 			gov_log(LOG_ERR, "store: report not recorded: %s", ag_strerror(rc));
@@ -549,6 +555,7 @@ static void shed_expired(struct gov *g, int all)
 		c = w->owner;
 		c->pending.active = 0;
 		answer_shed(g, c, c->pending.recv_us, 1);
+		gov_client_resume(c);
 	}
 }
 
@@ -556,6 +563,7 @@ void gov_attempt_serve(struct gov *g)
 {
 	struct gov_waiter *w;
 	struct gov_client *c;
+	struct gov_when t;
 	int64_t bound;
 
 	if (g->serving || g->stopping)
@@ -574,7 +582,9 @@ void gov_attempt_serve(struct gov *g)
 		gov_admit_remove(&g->admit, w, ag_mono_ms());
 		c->pending.active = 0;
 		/* Rules 1-4 are checked again: state may have changed while it waited. */
-		decide(g, c, &c->pending.n, c->pending.recv_us, c->pending.deadline_ms, 0);
+		gov_when_now(&t, c->pending.recv_us);
+		decide(g, c, &c->pending.n, &t, c->pending.deadline_ms, 0);
+		gov_client_resume(c);
 	}
 	g->serving = 0;
 	rearm_expiry(g);

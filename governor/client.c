@@ -21,7 +21,7 @@
 #define GOV_EVICT_QUIET_MS 250 /* a client quiet for less is not evicted at max_clients */
 
 typedef int (*gov_handler)(struct gov *g, struct gov_client *c, const struct ag_msg *m,
-			   int64_t recv_us);
+			   const struct gov_when *t);
 
 /* Who may send what, and on which socket. */
 static const struct {
@@ -115,10 +115,17 @@ static void list_append(struct gov *g, struct gov_client *c)
 	g->tail = c;
 }
 
-/* Marks c active now and moves it to the tail (most recent). */
-static void touch(struct gov *g, struct gov_client *c)
+void gov_when_now(struct gov_when *t, int64_t recv_us)
 {
-	c->last_active_ms = ag_mono_ms();
+	t->now_us = ag_mono_us();
+	t->wall_ms = ag_wall_ms();
+	t->recv_us = recv_us != 0 ? recv_us : t->now_us;
+}
+
+/* Marks c active at now_ms and moves it to the tail (most recent). */
+static void touch(struct gov *g, struct gov_client *c, int64_t now_ms)
+{
+	c->last_active_ms = now_ms;
 	if (g->tail != c) {
 		list_unlink(g, c);
 		list_append(g, c);
@@ -141,6 +148,34 @@ static int client_idle(const struct gov_client *c)
 
 /* ---- output ---- */
 
+/* Blocked: frames it sent are not handled yet, because a DECIDE of its waits
+ * in a queue (its answers must keep their order) or because replies wait for
+ * it to read them (what it sends must not grow them without bound). */
+static int blocked(const struct gov_client *c)
+{
+	return c->pending.active || c->outoff < c->outlen;
+}
+
+/* Watches for reading again and has the loop handle the frames held. */
+static void wake(struct gov_client *c)
+{
+	if (!c->reading) {
+		if (event_add(c->ev_read, NULL) != 0) {
+			gov_client_close(c, "cannot watch for reading");
+			return;
+		}
+		c->reading = 1;
+	}
+	if (c->held)
+		event_active(c->ev_read, EV_READ, 0);
+}
+
+void gov_client_resume(struct gov_client *c)
+{
+	if (!c->dead && (c->held || !c->reading) && !blocked(c))
+		wake(c);
+}
+
 static void flush_out(struct gov_client *c)
 {
 	ssize_t n;
@@ -161,6 +196,7 @@ static void flush_out(struct gov_client *c)
 	if (c->outoff == c->outlen) {
 		c->outoff = c->outlen = 0;
 		event_del(c->ev_write);
+		gov_client_resume(c);
 	} else if (event_add(c->ev_write, NULL) != 0) {
 		gov_client_close(c, "cannot watch for writing");
 	}
@@ -171,21 +207,14 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 	flush_out(arg);
 }
 
-int gov_client_send(struct gov_client *c, const struct ag_msg *m)
+/* Sends buf, keeping what the socket does not take (after what already
+ * waits). 0 or AG_ERR_CLOSED. */
+static int out_put(struct gov_client *c, const uint8_t *buf, size_t len)
 {
-	uint8_t buf[AG_FRAME_MAX];
-	size_t len = 0, off = 0;
+	size_t off = 0, want, cap;
 	ssize_t n;
-	int rc;
+	uint8_t *p;
 
-	if (c->dead)
-		return AG_ERR_CLOSED;
-	rc = ag_wire_encode(m, buf, sizeof(buf), &len);
-	if (rc < 0) {
-		gov_log(LOG_ERR, "cannot encode a reply of type %u: %s", m->type, ag_strerror(rc));
-		gov_client_close(c, "reply not encodable");
-		return rc;
-	}
 	while (c->outlen == 0 && off < len) {
 		n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
@@ -202,18 +231,29 @@ int gov_client_send(struct gov_client *c, const struct ag_msg *m)
 		return 0;
 	/* Keep what did not go out; a client that lets replies pile up is not
 	 * reading them and is closed. */
-	if (c->outlen - c->outoff + (len - off) > GOV_OUT_MAX) {
+	want = c->outlen - c->outoff + (len - off);
+	if (want > GOV_OUT_MAX) {
 		gov_client_close(c, "not reading its replies");
-		return AG_ERR_CLOSED;
-	}
-	if (c->out == NULL && (c->out = malloc(GOV_OUT_MAX)) == NULL) {
-		gov_client_close(c, "out of memory");
 		return AG_ERR_CLOSED;
 	}
 	if (c->outoff > 0) {
 		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
 		c->outlen -= c->outoff;
 		c->outoff = 0;
+	}
+	if (want > c->outcap) {
+		/* Grown as needed: most clients that lag do so by a frame or two. */
+		for (cap = c->outcap > 0 ? c->outcap : AG_FRAME_MAX; cap < want; cap *= 2)
+			;
+		if (cap > GOV_OUT_MAX)
+			cap = GOV_OUT_MAX;
+		p = realloc(c->out, cap);
+		if (p == NULL) {
+			gov_client_close(c, "out of memory");
+			return AG_ERR_CLOSED;
+		}
+		c->out = p;
+		c->outcap = cap;
 	}
 	memcpy(c->out + c->outlen, buf + off, len - off);
 	c->outlen += len - off;
@@ -222,6 +262,79 @@ int gov_client_send(struct gov_client *c, const struct ag_msg *m)
 		return AG_ERR_CLOSED;
 	}
 	return 0;
+}
+
+/* From here on, replies to c are gathered in g->cork; frames of the batch
+ * were read at recv_us. */
+static void cork(struct gov_client *c, int64_t recv_us)
+{
+	struct gov_cork *k = &c->g->cork;
+
+	k->c = c;
+	k->len = 0;
+	k->recv_us = recv_us;
+	k->answered = 0;
+}
+
+/* Sends what was gathered, in one send, and takes the latency of the
+ * batch's DECIDEs now that their verdicts leave. The cork stays on. */
+static void cork_flush(struct gov *g)
+{
+	struct gov_cork *k = &g->cork;
+	size_t len = k->len;
+
+	if (k->answered > 0) {
+		gov_stats_latency(g, ag_mono_us() - k->recv_us, k->answered);
+		k->answered = 0;
+	}
+	if (len == 0 || k->c == NULL)
+		return;
+	k->len = 0;
+	(void)out_put(k->c, k->buf, len);
+}
+
+static void uncork(struct gov *g)
+{
+	cork_flush(g);
+	g->cork.c = NULL;
+}
+
+void gov_client_answered(struct gov_client *c, int64_t recv_us)
+{
+	struct gov_cork *k = &c->g->cork;
+
+	if (k->c == c && k->recv_us == recv_us)
+		k->answered++;
+	else
+		gov_stats_latency(c->g, ag_mono_us() - recv_us, 1);
+}
+
+int gov_client_send(struct gov_client *c, const struct ag_msg *m)
+{
+	struct gov_cork *k = &c->g->cork;
+	uint8_t buf[AG_FRAME_MAX];
+	size_t len = 0;
+	int rc;
+
+	if (c->dead)
+		return AG_ERR_CLOSED;
+	rc = ag_wire_encode(m, buf, sizeof(buf), &len);
+	if (rc < 0) {
+		gov_log(LOG_ERR, "cannot encode a reply of type %u: %s", m->type, ag_strerror(rc));
+		gov_client_close(c, "reply not encodable");
+		return rc;
+	}
+	if (k->c == c && k->len + len > sizeof(k->buf))
+		cork_flush(c->g);
+	if (c->dead)
+		return AG_ERR_CLOSED;
+	/* Behind replies already waiting, a reply must wait too. */
+	if (k->c == c && c->outlen == 0) {
+		memcpy(k->buf + k->len, buf, len);
+		k->len += len;
+		return 0;
+	}
+	return out_put(c, buf, len);
 }
 
 void gov_client_error(struct gov_client *c, int code, const char *text)
@@ -246,7 +359,7 @@ void gov_client_fail(struct gov_client *c, int code, const char *text)
 /* ---- input ---- */
 
 /* Routes one decoded frame through the table. */
-static void dispatch_msg(struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
+static void dispatch_msg(struct gov_client *c, const struct ag_msg *m, const struct gov_when *t)
 {
 	size_t i;
 	int rc;
@@ -266,28 +379,32 @@ static void dispatch_msg(struct gov_client *c, const struct ag_msg *m, int64_t r
 		gov_client_fail(c, AG_ERR_PROTO, "admin and PAM requests on one connection");
 		return;
 	}
-	if (c->pending.active) {
-		gov_client_fail(c, AG_ERR_PROTO, "request sent while waiting for a verdict");
-		return;
-	}
 	c->kind = dispatch[i].kind;
-	rc = dispatch[i].fn(c->g, c, m, recv_us);
+	rc = dispatch[i].fn(c->g, c, m, t);
 	if (rc < 0)
 		gov_client_close(c, "handler refused the connection");
 }
 
-/* Decodes and dispatches every whole frame in c->in. */
-static void drain_frames(struct gov_client *c, int64_t recv_us)
+/* Decodes and dispatches the whole frames in c->in, in order, until c is
+ * blocked; what is left waits (c->held). */
+static void drain_frames(struct gov_client *c, const struct gov_when *t)
 {
 	struct ag_msg m;
 	size_t used;
 	int rc;
 
-	while (!c->dead && c->inlen > 0) {
+	while (!c->dead && c->inoff < c->inlen) {
+		if (blocked(c)) {
+			if (!c->held) {
+				c->held = 1;
+				c->held_us = t->recv_us;
+			}
+			return;
+		}
 		used = 0;
-		rc = ag_wire_decode(c->in, c->inlen, &m, &used);
+		rc = ag_wire_decode(c->in + c->inoff, c->inlen - c->inoff, &m, &used);
 		if (rc == AG_ERR_AGAIN) {
-			if (c->inlen == sizeof(c->in))
+			if (c->inoff == 0 && c->inlen == sizeof(c->in))
 				gov_client_fail(c, AG_ERR_TOOBIG, "frame too large");
 			return;
 		}
@@ -297,42 +414,76 @@ static void drain_frames(struct gov_client *c, int64_t recv_us)
 							     : "malformed frame");
 			return;
 		}
-		if (used == 0 || used > c->inlen) {
+		if (used == 0 || used > c->inlen - c->inoff) {
 			gov_client_fail(c, AG_ERR_PROTO, "malformed frame");
 			return;
 		}
-		dispatch_msg(c, &m, recv_us);
-		/* m borrowed c->in: only now may the bytes move. */
-		if (c->dead)
-			return;
-		memmove(c->in, c->in + used, c->inlen - used);
-		c->inlen -= used;
+		dispatch_msg(c, &m, t);
+		/* m borrowed c->in: the bytes are let go only now. */
+		c->inoff += used;
 		/* What is left is the start of the next frame. */
-		c->partial_since_ms = ag_mono_ms();
+		c->partial_since_ms = t->now_us / 1000;
 	}
+	if (c->inoff == c->inlen)
+		c->inoff = c->inlen = 0;
+}
+
+/* Handles frames held while c was blocked, as read at c->held_us. */
+static void drain_held(struct gov_client *c)
+{
+	struct gov_when t;
+
+	if (!c->held || blocked(c))
+		return;
+	c->held = 0;
+	gov_when_now(&t, c->held_us);
+	cork(c, t.recv_us);
+	drain_frames(c, &t);
+	uncork(c->g);
 }
 
 static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gov_client *c = arg;
+	struct gov_when t;
 	ssize_t n;
 	int i;
 
+	drain_held(c);
 	for (i = 0; i < READS_PER_WAKEUP && !c->dead; i++) {
+		if (c->inoff > 0) {
+			memmove(c->in, c->in + c->inoff, c->inlen - c->inoff);
+			c->inlen -= c->inoff;
+			c->inoff = 0;
+		}
+		if (c->inlen == sizeof(c->in))
+			break; /* blocked and full: see below */
 		n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
+			break;
 		if (n <= 0) {
 			gov_client_close(c, n == 0 ? "peer closed" : "read failed");
 			return;
 		}
+		gov_when_now(&t, 0);
 		if (c->inlen == 0)
-			c->partial_since_ms = ag_mono_ms();
+			c->partial_since_ms = t.now_us / 1000;
 		c->inlen += (size_t)n;
-		touch(c->g, c);
-		drain_frames(c, ag_mono_us());
+		touch(c->g, c, t.now_us / 1000);
+		/* The replies to what this read brought leave in one send, before
+		 * the next read: a client that waits for them is answered now. */
+		cork(c, t.recv_us);
+		drain_frames(c, &t);
+		uncork(c->g);
+	}
+	/* A blocked client's frames stay unread in its socket once the buffer
+	 * is full: it is woken (gov_client_resume) when it is no longer
+	 * blocked. */
+	if (!c->dead && c->reading && c->inlen == sizeof(c->in) && c->inoff == 0 && blocked(c)) {
+		event_del(c->ev_read);
+		c->reading = 0;
 	}
 }
 
@@ -417,6 +568,7 @@ void gov_client_accept(struct gov *g, int fd, int user_socket, struct gov_peer *
 		refuse_fd(fd, AG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	c->reading = 1;
 	if (u != NULL)
 		u->conns++;
 	g->nclients++;
@@ -459,10 +611,17 @@ void gov_client_close(struct gov_client *c, const char *why)
 		released |= c->adm->slot_held;
 		gov_admission_abandon(g, c->adm);
 	}
-	/* Last replies (an ERROR before closing) get one chance to leave. */
+	/* Last replies (an ERROR before closing) get one chance to leave:
+	 * those waiting, else those gathered for this batch. */
 	if (c->outoff < c->outlen)
 		(void)!send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (g->cork.c == c) {
+		if (g->cork.len > 0)
+			(void)!send(c->fd, g->cork.buf, g->cork.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		g->cork.len = 0;
+		uncork(g);
+	}
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	c->ev_read = c->ev_write = NULL;
@@ -512,8 +671,11 @@ void gov_client_sweep(struct gov *g, int64_t now_ms)
 		if (c->dead)
 			continue;
 		/* Never wait past the idle limit for the rest of a frame, even
-		 * from a client that trickles bytes or holds an admission. */
-		if (c->inlen > 0 && now_ms - c->partial_since_ms >= g->conf->client_idle_ms)
+		 * from a client that trickles bytes or holds an admission. Frames
+		 * held behind a queued DECIDE are not late: the queue bounds
+		 * that wait. */
+		if (c->inlen > c->inoff && !c->pending.active &&
+		    now_ms - c->partial_since_ms >= g->conf->client_idle_ms)
 			gov_client_fail(c, AG_ERR_TIMEOUT, "frame not completed in time");
 		else if (now_ms - c->last_active_ms >= g->conf->client_idle_ms && client_idle(c))
 			gov_client_close(c, "idle");

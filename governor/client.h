@@ -15,8 +15,12 @@
 #include "admit.h"
 #include "gov.h"
 
-#define GOV_OUT_MAX	      (4 * AG_FRAME_MAX) /* replies a client may leave unread */
-#define GOV_CLIENT_ADM_MAX    8			 /* admissions one connection may hold */
+/* Replies a client may leave unread. Frames are not taken from a client
+ * while replies wait, so a pipelining client that reads stays under it: at
+ * most a batch's replies (GOV_CORK_MAX) plus one request's (an admin reply:
+ * 16 KB of text and its frame headers) plus a late verdict. */
+#define GOV_OUT_MAX	      (GOV_CORK_MAX + 6 * AG_FRAME_MAX)
+#define GOV_CLIENT_ADM_MAX    8 /* admissions one connection may hold */
 #define GOV_USER_MAX	      (AG_NAME_MAX + 1)
 #define GOV_BUDGET_DEFAULT_MS 250 /* a request that states no budget: the module's default */
 
@@ -29,7 +33,20 @@ struct gov_peer {
 	pid_t pid;
 	gid_t *groups; /* owned; may be NULL */
 	int ngroups;
+	int groups_read; /* groups were asked for (gov_peer_load_groups) */
 };
+
+/* When a request is handled. The clocks are read once per event (a read
+ * from the socket, a timer), not per frame: at tens of thousands of
+ * requests a second the reads show in a profile. */
+struct gov_when {
+	int64_t recv_us; /* monotonic: the frame was read; its budget starts here */
+	int64_t now_us;	 /* monotonic, read for the event that handles it */
+	int64_t wall_ms; /* wall clock (the store's time), read with now_us */
+};
+
+/* Fills *t with the clocks read now and recv_us (0: now). */
+void gov_when_now(struct gov_when *t, int64_t recv_us);
 
 /* An attempt as the rules see it, copied out of the frame. */
 struct gov_norm {
@@ -75,11 +92,16 @@ struct gov_client {
 	struct gov_peer peer;
 	int64_t last_active_ms; /* monotonic */
 	struct event *ev_read, *ev_write;
-	size_t inlen;
+	int reading;		  /* ev_read is added */
+	size_t inoff, inlen;	  /* unhandled input is in[inoff .. inlen) */
 	int64_t partial_since_ms; /* when the first bytes of the pending frame came */
+	/* Frames wait in `in` while the client is blocked (a queued DECIDE, or
+	 * replies it has not read); held_us: read by then, for their budgets. */
+	int held;
+	int64_t held_us;
 	uint8_t in[AG_FRAME_MAX];
-	uint8_t *out; /* GOV_OUT_MAX bytes, allocated when a reply does not go out at once */
-	size_t outoff, outlen;
+	uint8_t *out; /* grown up to GOV_OUT_MAX when replies do not go out at once */
+	size_t outoff, outlen, outcap;
 	struct gov_admission *adm;
 	int nadm;
 	struct gov_pending pending;
@@ -105,6 +127,15 @@ void gov_client_error(struct gov_client *c, int code, const char *text);
 /* Counts a protocol error, sends ERROR code/text if possible and closes. */
 void gov_client_fail(struct gov_client *c, int code, const char *text);
 
+/* Records the latency of a DECIDE read at recv_us whose final answer (a
+ * verdict) is being sent to c now. */
+void gov_client_answered(struct gov_client *c, int64_t recv_us);
+
+/* Call when c's queued DECIDE got its verdict: requests c pipelined behind
+ * it are handled from the loop, in order. Does nothing for a dead client or
+ * one still blocked. */
+void gov_client_resume(struct gov_client *c);
+
 /* Closes the connection: removes its queued request, abandons its
  * admissions, closes the fd. The memory is freed later by the reaper, so
  * c stays readable (c->dead set) until control returns to the loop. Safe
@@ -123,21 +154,28 @@ void gov_client_close_all(struct gov *g);
 /* Frees the dead clients now (also run from g->ev_reap). */
 void gov_client_reap(struct gov *g);
 
-/* 1 if the peer is root or in admin_group. */
+/* 1 if the peer is root or in admin_group (its groups: call
+ * gov_peer_load_groups first). */
 int gov_peer_is_admin(const struct gov *g, const struct gov_peer *p);
+
+/* ---- listen.c ---- */
+
+/* Reads the supplementary groups of the peer on fd (SO_PEERGROUPS) into
+ * p->groups, once; none known (an error) leaves only uid and gid to decide. */
+void gov_peer_load_groups(int fd, struct gov_peer *p);
 
 /* ---- attempt.c ---- */
 
 /* The handlers: each replies (VERDICT, QUEUED, ACK or ERROR) and returns 0,
  * or sends ERROR itself, and returns an AG_ERR_* code when the connection must
- * be closed. recv_us is when the frame was read (monotonic). m borrows
+ * be closed. t says when the frame was read and what time it is. m borrows
  * c->in. */
-int gov_attempt_decide(struct gov *g, struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
-    __attribute__((warn_unused_result));
+int gov_attempt_decide(struct gov *g, struct gov_client *c, const struct ag_msg *m,
+		       const struct gov_when *t) __attribute__((warn_unused_result));
 int gov_attempt_precheck(struct gov *g, struct gov_client *c, const struct ag_msg *m,
-			 int64_t recv_us) __attribute__((warn_unused_result));
-int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
-    __attribute__((warn_unused_result));
+			 const struct gov_when *t) __attribute__((warn_unused_result));
+int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg *m,
+		       const struct gov_when *t) __attribute__((warn_unused_result));
 
 /* Normalises an attempt: user copied (folded with fold_case), source key
  * from rhost/ruser/tty (each may be NULL). With user_socket, what the peer
@@ -150,10 +188,11 @@ int gov_attempt_normalise(const struct gov *g, const char *user, const char *rho
 
 /* Rule 1 (a deny entry decides at once: rule "deny", retry until the entry
  * expires, 0 when permanent), then the store in mode (GOV_CHECK /
- * GOV_COMMIT) with slot_mask. *allowlisted tells whether an allow entry
- * matched. 0 or the store's error. */
+ * GOV_COMMIT, maybe with GOV_TERSE) with slot_mask, at now (wall-clock ms).
+ * *allowlisted tells whether an allow entry matched. 0 or the store's
+ * error. */
 int gov_attempt_judge(struct gov *g, const struct gov_norm *n, int mode, unsigned slot_mask,
-		      struct gov_decision *out, int *allowlisted)
+		      int64_t now, struct gov_decision *out, int *allowlisted)
     __attribute__((warn_unused_result));
 
 /* Serves queued waiters while slots are free (rules re-checked). */
@@ -173,7 +212,7 @@ void gov_admission_abandon(struct gov *g, struct gov_admission *a);
 /* ---- admin.c ---- */
 
 /* ADMIN: status, explain, reset. Same contract as the attempt handlers. */
-int gov_admin_handle(struct gov *g, struct gov_client *c, const struct ag_msg *m, int64_t recv_us)
-    __attribute__((warn_unused_result));
+int gov_admin_handle(struct gov *g, struct gov_client *c, const struct ag_msg *m,
+		     const struct gov_when *t) __attribute__((warn_unused_result));
 
 #endif

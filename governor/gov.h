@@ -24,6 +24,7 @@ struct gov_client;
 #define GOV_BACKLOG	128
 #define GOV_LAT_BUCKETS 32 /* bucket i holds latencies in [2^i, 2^(i+1)) us; 0 holds 0 too */
 #define GOV_UID_BUCKETS 256
+#define GOV_CORK_MAX	16384 /* replies gathered for one send (client.c) */
 
 /* One listening socket. */
 struct gov_listener {
@@ -52,6 +53,17 @@ struct gov_stats {
 	uint64_t reports[AG_OUT_PASS + 1]; /* by enum ag_outcome */
 	uint64_t lat[GOV_LAT_BUCKETS];	   /* DECIDE receipt to final verdict, us */
 	uint64_t lat_n;
+};
+
+/* Replies to the client whose input is being handled, gathered so that a
+ * batch of pipelined requests costs one send and one wake-up of the peer
+ * (client.c). */
+struct gov_cork {
+	struct gov_client *c; /* the corked client; NULL: none */
+	size_t len;
+	int64_t recv_us;   /* when the batch's frames were read */
+	uint64_t answered; /* DECIDEs of the batch answered: latency taken at the send */
+	uint8_t buf[GOV_CORK_MAX];
 };
 
 struct gov {
@@ -87,6 +99,7 @@ struct gov {
 	int64_t state_interval_ms; /* what ev_state is armed with */
 
 	struct gov_stats stats;
+	struct gov_cork cork;
 	int64_t start_mono_ms;
 	int stopping; /* SIGTERM seen: admissions are dropped without a report */
 };
@@ -110,8 +123,8 @@ void gov_free(struct gov *g);
 /* Arms t to fire after ms milliseconds (>= 0). */
 void gov_timer_ms(struct event *t, int64_t ms);
 
-/* Records one DECIDE latency in the histogram. */
-void gov_stats_latency(struct gov *g, int64_t us);
+/* Records n DECIDE latencies of us each in the histogram. */
+void gov_stats_latency(struct gov *g, int64_t us, uint64_t n);
 
 /* The latency (us, bucket upper bound) below which permille/1000 of the
  * recorded DECIDEs fall; 0 when none was recorded. */

@@ -182,24 +182,32 @@ out:
 	return rc;
 }
 
-/* Reads SO_PEERCRED and, when asked, SO_PEERGROUPS. */
-static int read_peer(int fd, int want_groups, struct gov_peer *p)
+/* Reads SO_PEERCRED. The groups are read when an admin request needs them
+ * (gov_peer_load_groups): most connections never ask. */
+static int read_peer(int fd, struct gov_peer *p)
 {
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
-	gid_t small[64];
-	gid_t *groups = NULL;
-	int rc = AG_ERR_SYS;
 
 	memset(p, 0, sizeof(*p));
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 || len != sizeof(uc))
-		goto out;
+		return AG_ERR_SYS;
 	p->uid = uc.uid;
 	p->gid = uc.gid;
 	p->pid = uc.pid;
-	rc = 0;
-	if (!want_groups)
-		goto out;
+	return 0;
+}
+
+void gov_peer_load_groups(int fd, struct gov_peer *p)
+{
+	gid_t small[64];
+	gid_t *groups = NULL;
+	socklen_t len;
+
+	/* The kernel took them at connect(): reading them later gives the same. */
+	if (p->groups_read)
+		return;
+	p->groups_read = 1;
 	len = sizeof(small);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, small, &len) != 0) {
 		if (errno != ERANGE || len == 0 || len > GROUPS_MAX * sizeof(gid_t))
@@ -220,7 +228,6 @@ static int read_peer(int fd, int want_groups, struct gov_peer *p)
 	groups = NULL;
 out:
 	free(groups);
-	return rc;
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -259,7 +266,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 				gov_log(LOG_ERR, "accept on %s: %s", l->path, strerror(errno));
 			return;
 		}
-		if (read_peer(fd, !l->user_socket, &peer) < 0) {
+		if (read_peer(fd, &peer) < 0) {
 			gov_log(LOG_WARNING, "no peer credentials on %s: closing", l->path);
 			close(fd);
 			continue;

@@ -46,14 +46,14 @@ static void notify(const char *state)
 
 /* ---- latency histogram ---- */
 
-void gov_stats_latency(struct gov *g, int64_t us)
+void gov_stats_latency(struct gov *g, int64_t us, uint64_t n)
 {
 	int b = 0;
 
 	while (b < GOV_LAT_BUCKETS - 1 && us >= ((int64_t)2 << b))
 		b++;
-	g->stats.lat[b]++;
-	g->stats.lat_n++;
+	g->stats.lat[b] += n;
+	g->stats.lat_n += n;
 }
 
 int64_t gov_stats_quantile(const struct gov *g, int permille)

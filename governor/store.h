@@ -70,6 +70,11 @@ enum gov_decide_mode {
 	GOV_COMMIT = 1,  /* admit if allowed and a slot is free: spend tokens, count a provisional failure */
 };
 
+/* Or'ed into the mode by PRECHECK and DECIDE: steps[].detail is left empty
+ * (rule, verdict and retry_ms are still set). Only explain shows the detail,
+ * and formatting it cost more than the rules themselves. */
+#define GOV_TERSE 0x100
+
 /* Internal outcome: the connection closed, or the lease ran out, without a report. */
 #define GOV_OUT_ABANDON 5
 
@@ -82,8 +87,8 @@ struct gov_store_ops {
 	 * tokens and counts a provisional failure on the pair (verdict ALLOW);
 	 * when the rules allow but the class has no slot, verdict GOV_NOSLOT and
 	 * nothing changes; a denial changes nothing. GOV_CHECK never changes
-	 * anything. *out is cleared first. Returns 0 or an AG_ERR_* code (the
-	 * store failed: no decision). */
+	 * anything. mode may carry GOV_TERSE. *out is cleared first. Returns 0
+	 * or an AG_ERR_* code (the store failed: no decision). */
 	int (*decide)(void *ctx, const struct gov_attempt *at, int64_t now, int mode,
 	              unsigned slot_mask, struct gov_decision *out);
 	/* Applies the outcome (enum ag_outcome or GOV_OUT_ABANDON) of an attempt

@@ -29,6 +29,10 @@ struct view {
 	const char *skip_rates; /* why rules 3-4 do not apply, or NULL */
 	const char *skip_user;	/* why user_rate and user_cap do not apply, or NULL */
 	struct gov_gcra_res src_res, user_res;
+	/* The entries read, or NULL: commit writes back to these rather than
+	 * hashing the same keys again. */
+	struct gov_tent *pair_e, *src_e, *user_e;
+	int terse; /* GOV_TERSE: no detail strings */
 };
 
 /* An entry taken for writing: pinned so that inserting the next cannot
@@ -157,6 +161,16 @@ const void *gov_mem_peek(const struct gov_table *t, char kind, const char *a, co
 	return e == NULL ? NULL : gov_tent_cval(e);
 }
 
+static struct gov_tent *find(const struct gov_table *t, char kind, const char *a, const char *b)
+{
+	char key[MEM_KEY_MAX];
+	size_t klen;
+
+	if (gov_mem_key(kind, a, b, key, &klen) != 0)
+		return NULL;
+	return gov_table_find(t, key, klen);
+}
+
 static int recent(int64_t t, int64_t now, int64_t window)
 {
 	return t > 0 && now - t < window;
@@ -174,14 +188,14 @@ static void load_view(const struct gov_mem *m, const struct gov_attempt *at, int
 	const void *p;
 
 	memset(v, 0, sizeof(*v));
-	if ((p = gov_mem_peek(m->main, 'P', at->user, at->source)) != NULL)
-		memcpy(&v->pair, p, sizeof(v->pair));
-	if ((p = gov_mem_peek(m->main, 'S', at->source, NULL)) != NULL)
-		memcpy(&v->src, p, sizeof(v->src));
+	if ((v->pair_e = find(m->main, 'P', at->user, at->source)) != NULL)
+		memcpy(&v->pair, gov_tent_cval(v->pair_e), sizeof(v->pair));
+	if ((v->src_e = find(m->main, 'S', at->source, NULL)) != NULL)
+		memcpy(&v->src, gov_tent_cval(v->src_e), sizeof(v->src));
 	if ((p = gov_mem_peek(m->main, 'A', agg_of(at), NULL)) != NULL)
 		memcpy(&v->agg, p, sizeof(v->agg));
-	if ((p = gov_mem_peek(m->main, 'U', at->user, NULL)) != NULL)
-		memcpy(&v->user, p, sizeof(v->user));
+	if ((v->user_e = find(m->main, 'U', at->user, NULL)) != NULL)
+		memcpy(&v->user, gov_tent_cval(v->user_e), sizeof(v->user));
 	gov_mem_pair_now(c, &v->pair, now);
 	gov_mem_user_now(c, &v->user, now);
 	v->trusted = !at->user_socket && gov_mem_trusted(m, at->user, at->source, now, NULL);
@@ -209,11 +223,12 @@ static void step_set(struct gov_step *s, int rule, int64_t retry)
 	s->retry_ms = retry;
 }
 
-static void step_skip(struct gov_step *s, int rule, const char *why)
+static void step_skip(const struct view *v, struct gov_step *s, int rule, const char *why)
 {
 	s->rule = rule;
 	s->verdict = 0;
-	snprintf(s->detail, sizeof(s->detail), "%s", why);
+	if (!v->terse)
+		snprintf(s->detail, sizeof(s->detail), "%s", why);
 }
 
 static int64_t until(int64_t t, int64_t now)
@@ -232,6 +247,8 @@ static void rule_backoff(const struct ag_conf *c, const struct view *v, int64_t 
 	if (concurrent && retry < CONCURRENT_RETRY_MS)
 		retry = CONCURRENT_RETRY_MS;
 	step_set(s, GOV_RULE_BACKOFF, retry);
+	if (v->terse)
+		return;
 	snprintf(s->detail, sizeof(s->detail),
 		 "failures=%d free=%lld inflight=%d hold_until_in=%lldms%s", (int)p->failures,
 		 (long long)c->pair_free_failures, (int)p->inflight,
@@ -244,17 +261,19 @@ static void rule_user_cap(const struct ag_conf *c, const struct view *v, int64_t
 	const struct mem_user *u = &v->user;
 
 	if (v->skip_user != NULL) {
-		step_skip(s, GOV_RULE_USER_CAP, v->skip_user);
+		step_skip(v, s, GOV_RULE_USER_CAP, v->skip_user);
 		return;
 	}
 	step_set(s, GOV_RULE_USER_CAP, until(u->cap_until, now));
+	if (v->terse)
+		return;
 	snprintf(s->detail, sizeof(s->detail), "ucfail=%lld max=%lld cap_until_in=%lldms",
 		 (long long)u->ucfail, (long long)c->user_max_failures,
 		 (long long)until(u->cap_until, now));
 }
 
 static int rule_rate(const struct ag_rate *rate, int64_t burst, const struct gov_tat *tat,
-		     int64_t now, int rule, const char *budget, struct gov_gcra_res *res,
+		     int64_t now, int rule, const char *budget, int terse, struct gov_gcra_res *res,
 		     struct gov_step *s)
 {
 	char pre[24] = "";
@@ -262,9 +281,11 @@ static int rule_rate(const struct ag_rate *rate, int64_t burst, const struct gov
 
 	if (rc != 0)
 		return rc;
+	step_set(s, rule, res->allowed ? 0 : res->retry_ms);
+	if (terse)
+		return 0;
 	if (budget != NULL)
 		snprintf(pre, sizeof(pre), "budget=%s ", budget);
-	step_set(s, rule, res->allowed ? 0 : res->retry_ms);
 	snprintf(s->detail, sizeof(s->detail), "%stokens=%lld burst=%lld: next free in %lldms", pre,
 		 (long long)res->tokens, (long long)burst, (long long)res->retry_ms);
 	return 0;
@@ -281,18 +302,19 @@ static int run_rules(const struct gov_mem *m, struct view *v, int64_t now, struc
 	rule_backoff(c, v, now, &s[0]);
 	rule_user_cap(c, v, now, &s[1]);
 	if (v->skip_rates != NULL)
-		step_skip(&s[2], GOV_RULE_SOURCE_RATE, v->skip_rates);
+		step_skip(v, &s[2], GOV_RULE_SOURCE_RATE, v->skip_rates);
 	else
 		rc = rule_rate(&c->source_rate, c->source_burst, &v->src.tat, now,
-			       GOV_RULE_SOURCE_RATE, NULL, &v->src_res, &s[2]);
+			       GOV_RULE_SOURCE_RATE, NULL, v->terse, &v->src_res, &s[2]);
 	if (rc != 0)
 		return rc;
 	if (v->skip_user != NULL)
-		step_skip(&s[3], GOV_RULE_USER_RATE, v->skip_user);
+		step_skip(v, &s[3], GOV_RULE_USER_RATE, v->skip_user);
 	else
-		rc = rule_rate(
-		    &c->user_rate, c->user_burst, v->failing ? &v->user.failing : &v->user.clean,
-		    now, GOV_RULE_USER_RATE, v->failing ? "failing" : "clean", &v->user_res, &s[3]);
+		rc = rule_rate(&c->user_rate, c->user_burst,
+			       v->failing ? &v->user.failing : &v->user.clean, now,
+			       GOV_RULE_USER_RATE, v->failing ? "failing" : "clean", v->terse,
+			       &v->user_res, &s[3]);
 	if (rc != 0)
 		return rc;
 	out->nsteps = 4;
@@ -344,6 +366,23 @@ static void release(struct gov_table *t, struct held *h, int n, int undo)
 	}
 }
 
+/* Takes for writing the entry load_view found (e), else a new one: pinned.
+ * The view's entries are all pinned before the first insert, whose eviction
+ * could otherwise take one of them. */
+static void hold_found(struct gov_table *t, struct gov_tent *e, struct held *h)
+{
+	h->e = e;
+	h->created = 0;
+	if (e != NULL)
+		gov_table_pin(t, e);
+}
+
+static int hold_new(struct gov_table *t, char kind, const char *a, const char *b, size_t vsize,
+		    struct held *h)
+{
+	return h->e != NULL ? 0 : take(t, kind, a, b, vsize, h);
+}
+
 /* Admits: spends the tokens the rules checked, counts the attempt in flight
  * on its pair (the pin stays until the report). All or nothing. */
 static int commit(struct gov_mem *m, const struct gov_attempt *at, struct view *v, int64_t now)
@@ -355,11 +394,16 @@ static int commit(struct gov_mem *m, const struct gov_attempt *at, struct view *
 
 	if (v->pair.inflight >= INT32_MAX)
 		return AG_ERR_FULL;
-	rc = take(m->main, 'P', at->user, at->source, sizeof(struct mem_pair), &h[n++]);
+	hold_found(m->main, v->pair_e, &h[n++]);
+	if (v->skip_rates == NULL)
+		hold_found(m->main, v->src_e, &h[n++]);
+	if (v->skip_user == NULL)
+		hold_found(m->main, v->user_e, &h[n++]);
+	rc = hold_new(m->main, 'P', at->user, at->source, sizeof(struct mem_pair), &h[0]);
 	if (rc == 0 && v->skip_rates == NULL)
-		rc = take(m->main, 'S', at->source, NULL, sizeof(struct mem_src), &h[n++]);
+		rc = hold_new(m->main, 'S', at->source, NULL, sizeof(struct mem_src), &h[1]);
 	if (rc == 0 && v->skip_user == NULL)
-		rc = take(m->main, 'U', at->user, NULL, sizeof(struct mem_user), &h[n++]);
+		rc = hold_new(m->main, 'U', at->user, NULL, sizeof(struct mem_user), &h[n - 1]);
 	if (rc != 0) {
 		release(m->main, h, n, 1);
 		return rc;
@@ -382,27 +426,31 @@ static int commit(struct gov_mem *m, const struct gov_attempt *at, struct view *
 	return 0;
 }
 
+/* What gov_mem_key accepts, checked once rather than by building keys. */
+static int part_ok(const char *s)
+{
+	return s != NULL && strnlen(s, MEM_PART_MAX + 1) <= MEM_PART_MAX;
+}
+
 static int attempt_ok(const struct gov_attempt *at)
 {
-	char key[MEM_KEY_MAX];
-	size_t klen;
-
-	return at != NULL && at->user != NULL && at->source != NULL &&
-	       gov_mem_key('P', at->user, at->source, key, &klen) == 0 &&
-	       gov_mem_key('A', agg_of(at), NULL, key, &klen) == 0;
+	return at != NULL && part_ok(at->user) && part_ok(at->source) && part_ok(agg_of(at));
 }
 
 static int mem_decide(void *ctx, const struct gov_attempt *at, int64_t now, int mode,
 		      unsigned slot_mask, struct gov_decision *out)
 {
 	struct gov_mem *m = ctx;
+	int terse = (mode & GOV_TERSE) != 0;
 	struct view v;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	mode &= ~GOV_TERSE;
 	if (!attempt_ok(at) || (mode != GOV_CHECK && mode != GOV_COMMIT))
 		return AG_ERR_INVAL;
 	load_view(m, at, now, &v);
+	v.terse = terse;
 	rc = run_rules(m, &v, now, out);
 	if (rc != 0)
 		goto out;
@@ -443,16 +491,6 @@ static void drop_if_idle(struct gov_mem *m, struct gov_tent *e, int64_t now)
 {
 	if (gov_tent_pins(e) == 0 && gov_mem_expired(m->conf, e, now))
 		gov_table_del(m->main, e);
-}
-
-static struct gov_tent *find(const struct gov_table *t, char kind, const char *a, const char *b)
-{
-	char key[MEM_KEY_MAX];
-	size_t klen;
-
-	if (gov_mem_key(kind, a, b, key, &klen) != 0)
-		return NULL;
-	return gov_table_find(t, key, klen);
 }
 
 static int report_success(struct gov_mem *m, const struct gov_attempt *at, int64_t now)

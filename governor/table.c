@@ -152,20 +152,24 @@ static void lru_push_mru(struct gov_table *t, struct gov_tent *e)
 		t->lru = e;
 }
 
-struct gov_tent *gov_table_find(const struct gov_table *t, const void *key, size_t klen)
+static struct gov_tent *find_hashed(const struct gov_table *t, const void *key, size_t klen,
+				    uint64_t h)
 {
-	uint64_t h;
 	struct gov_tent *e;
 
-	if (klen == 0 || klen > GOV_TABLE_KEY_MAX)
-		return NULL;
-	h = hash_key(t, key, klen);
 	for (e = t->buckets[h & (t->nbuckets - 1)]; e != NULL; e = e->hnext) {
 		if (e->hash == h && e->klen == klen &&
 		    memcmp(gov_tent_key(e, NULL), key, klen) == 0)
 			return e;
 	}
 	return NULL;
+}
+
+struct gov_tent *gov_table_find(const struct gov_table *t, const void *key, size_t klen)
+{
+	if (klen == 0 || klen > GOV_TABLE_KEY_MAX)
+		return NULL;
+	return find_hashed(t, key, klen, hash_key(t, key, klen));
 }
 
 /* Doubles the buckets while entries outnumber them, never past the bound's
@@ -243,7 +247,9 @@ int gov_table_insert(struct gov_table *t, const void *key, size_t klen, size_t v
 	*out = NULL;
 	if (klen == 0 || klen > GOV_TABLE_KEY_MAX || vsize > GOV_TABLE_VAL_MAX)
 		return AG_ERR_INVAL;
-	if (gov_table_find(t, key, klen) != NULL)
+	/* One SipHash per insert: the key is checked and chained with it. */
+	h = hash_key(t, key, klen);
+	if (find_hashed(t, key, klen, h) != NULL)
 		return AG_ERR_INVAL;
 	while (t->count >= t->max) {
 		rc = evict_one(t);
@@ -253,7 +259,6 @@ int gov_table_insert(struct gov_table *t, const void *key, size_t klen, size_t v
 	e = calloc(1, sizeof(*e) + vs + klen);
 	if (e == NULL)
 		return AG_ERR_NOMEM;
-	h = hash_key(t, key, klen);
 	e->hash = h;
 	e->klen = (uint16_t)klen;
 	e->vsize = (uint16_t)vs;

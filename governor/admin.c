@@ -153,7 +153,7 @@ static void do_status(struct gov *g, struct gov_client *c)
 	put_i64(&r, "p50_us", gov_stats_quantile(g, 500));
 	put_i64(&r, "p99_us", gov_stats_quantile(g, 990));
 	put_u64(&r, "log_dropped", gov_log_dropped());
-	put_u64(&r, "queued", st->queued);
+	put_u64(&r, "queued_total", st->queued);
 	put_u64(&r, "refused", st->refused);
 	put_i64(&r, "user_inflight", g->user_inflight);
 	put_i64(&r, "user_slots", g->conf->user_slots);

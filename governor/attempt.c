@@ -278,7 +278,8 @@ void gov_admission_abandon(struct gov *g, struct gov_admission *a)
 	if (!g->stopping) {
 		attempt_of(a, &at);
 		rc = g->store.ops->report(g->store.ctx, &at, GOV_OUT_ABANDON, ag_wall_ms(),
-					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM);
+					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM,
+					  NULL);
 		if (rc < 0)
 			gov_log(LOG_ERR, "store: abandon not recorded: %s", ag_strerror(rc));
 		g->stats.abandoned++;
@@ -485,6 +486,18 @@ int gov_attempt_precheck(struct gov *g, struct gov_client *c, const struct ag_ms
 
 /* ---- REPORT ---- */
 
+/* A success after failures always gets its own line, burst or not: it is
+ * what an operator looks for after "why was I denied?". */
+static void log_success_after(const struct gov_admission *a, int64_t failures)
+{
+	char u[AG_NAME_MAX * 4 + 1], s[AG_SOURCE_MAX * 4 + 1];
+
+	ag_escape(u, sizeof(u), a->user, strlen(a->user));
+	ag_escape(s, sizeof(s), a->source, strlen(a->source));
+	gov_log(LOG_NOTICE, "success after failures user=%s source=%s failures=%lld", u, s,
+		(long long)failures);
+}
+
 static struct gov_admission *find_admission(struct gov_client *c, const uint8_t *id)
 {
 	struct gov_admission *a;
@@ -501,6 +514,7 @@ int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg 
 	struct gov_admission *a;
 	struct gov_attempt at;
 	struct ag_msg r;
+	int64_t cleared = 0;
 	int held, user, rc;
 
 	if (!AG_HAS(m, AG_F_ID) || !AG_HAS(m, AG_F_OUTCOME) || m->outcome < AG_OUT_SUCCESS ||
@@ -517,13 +531,19 @@ int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg 
 	held = a->slot_held;
 	user = a->user_socket;
 	release_slot(g, a);
-	if (m->outcome != AG_OUT_PASS) {
-		/* PASS keeps the admission open for the final outcome. */
+	if (m->outcome == AG_OUT_PASS) {
+		/* The admission stays open for the final outcome, however long
+		 * the next factor takes; only the slot had a lease. */
+		evtimer_del(a->lease_ev);
+	} else {
 		attempt_of(a, &at);
 		rc = g->store.ops->report(g->store.ctx, &at, m->outcome, t->wall_ms,
-					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM);
+					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM,
+					  &cleared);
 		if (rc < 0)
 			gov_log(LOG_ERR, "store: report not recorded: %s", ag_strerror(rc));
+		if (cleared > 0)
+			log_success_after(a, cleared);
 		admission_free(g, a);
 	}
 	ag_msg_init(&r, AG_MSG_ACK);

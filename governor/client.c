@@ -133,17 +133,13 @@ static void touch(struct gov *g, struct gov_client *c, int64_t now_ms)
 }
 
 /* Idle means nothing would be lost by closing it: no queued request and no
- * admission whose lease still runs. */
+ * admission. */
 static int client_idle(const struct gov_client *c)
 {
-	const struct gov_admission *a;
-
-	if (c->dead || c->pending.active)
-		return 0;
-	for (a = c->adm; a != NULL; a = a->next)
-		if (!a->lease_over)
-			return 0;
-	return 1;
+	/* Any admission keeps its connection: past its lease the admission
+	 * holds no slot, but its report still counts and closing would count
+	 * it as a failure (after authpass, the next factor may take long). */
+	return !c->dead && !c->pending.active && c->adm == NULL;
 }
 
 /* ---- output ---- */
@@ -347,11 +343,32 @@ void gov_client_error(struct gov_client *c, int code, const char *text)
 	(void)gov_client_send(c, &m);
 }
 
+/* One line per bad client up to log_burst per log_interval, then one line
+ * saying how many more there were: anyone can reach the user socket, and
+ * garbage must not buy a log line per connection. */
+static void log_proto_error(struct gov *g, const struct gov_client *c, const char *text)
+{
+	struct gov_stats *st = &g->stats;
+	int64_t now = ag_mono_ms();
+
+	if (now - st->proto_window_ms >= g->conf->log_interval_ms) {
+		if (st->proto_in_window > (uint64_t)g->conf->log_burst)
+			gov_log(LOG_NOTICE, "protocol errors: %llu more clients closed in %lld ms",
+				(unsigned long long)(st->proto_in_window -
+						     (uint64_t)g->conf->log_burst),
+				(long long)(now - st->proto_window_ms));
+		st->proto_window_ms = now;
+		st->proto_in_window = 0;
+	}
+	if (++st->proto_in_window <= (uint64_t)g->conf->log_burst)
+		gov_log(LOG_NOTICE, "closing client pid %ld uid %ld: %s", (long)c->peer.pid,
+			(long)c->peer.uid, text);
+}
+
 void gov_client_fail(struct gov_client *c, int code, const char *text)
 {
 	c->g->stats.proto_errors++;
-	gov_log(LOG_NOTICE, "closing client pid %ld uid %ld: %s", (long)c->peer.pid,
-		(long)c->peer.uid, text);
+	log_proto_error(c->g, c, text);
 	gov_client_error(c, code, text);
 	gov_client_close(c, NULL);
 }
@@ -376,7 +393,7 @@ static void dispatch_msg(struct gov_client *c, const struct ag_msg *m, const str
 		return;
 	}
 	if (c->kind != GOV_KIND_NONE && c->kind != dispatch[i].kind) {
-		gov_client_fail(c, AG_ERR_PROTO, "admin and PAM requests on one connection");
+		gov_client_fail(c, AG_ERR_PERM, "admin and PAM requests on one connection");
 		return;
 	}
 	c->kind = dispatch[i].kind;

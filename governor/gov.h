@@ -49,6 +49,8 @@ struct gov_stats {
 	uint64_t allowed, shed, queued, proto_errors, abandoned;
 	uint64_t refused;		   /* connections refused at max_clients */
 	uint64_t refused_logged;	   /* refused as of the last summary line */
+	int64_t proto_window_ms;	   /* start of the window for protocol-error lines */
+	uint64_t proto_in_window;	   /* protocol errors in that window */
 	uint64_t denied[GOV_RULE_COUNT];   /* by enum gov_rule */
 	uint64_t reports[AG_OUT_PASS + 1]; /* by enum ag_outcome */
 	uint64_t lat[GOV_LAT_BUCKETS];	   /* DECIDE receipt to final verdict, us */
@@ -102,6 +104,7 @@ struct gov {
 	struct gov_cork cork;
 	int64_t start_mono_ms;
 	int stopping; /* SIGTERM seen: admissions are dropped without a report */
+	pid_t saver;  /* the child writing the periodic state save, 0 if none */
 };
 
 /* ---- loop.c ---- */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <event2/event.h>
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -106,6 +108,55 @@ static void load_state(struct gov *g)
 			ag_strerror(rc));
 }
 
+/* Collects the saving child, if it has finished; logs its failure. */
+static void reap_saver(struct gov *g, int wait)
+{
+	int status;
+	pid_t r;
+
+	if (g->saver <= 0)
+		return;
+	do
+		r = waitpid(g->saver, &status, wait ? 0 : WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return;
+	if (r == g->saver && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		gov_log(LOG_ERR, "cannot save state to %s (the saving process failed)",
+			g->conf->state_file);
+	g->saver = 0;
+}
+
+/* The periodic save runs in a forked child on a copy-on-write snapshot, so
+ * that writing a large store (and its fsync) never stalls the decisions.
+ * One save at a time; the final save at stop is done in place. */
+static void save_state_async(struct gov *g)
+{
+	pid_t pid;
+
+	if (g->conf->state_file == NULL || g->conf->state_file[0] == '\0')
+		return;
+	reap_saver(g, 0);
+	if (g->saver > 0) {
+		gov_log(LOG_WARNING, "state save still running; skipping this one");
+		return;
+	}
+	pid = fork();
+	if (pid < 0) {
+		gov_log(LOG_ERR, "cannot fork to save state: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		/* A stop signal ends the child at once: the half-written
+		 * temporary file is never renamed over the last good one. */
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		_exit(gov_state_save(g->conf->state_file, &g->store, g->lists, ag_wall_ms()) < 0);
+	}
+	g->saver = pid;
+}
+
 /* (Re-)arms the state timer when the interval is new. */
 static void arm_state_timer(struct gov *g)
 {
@@ -127,7 +178,7 @@ static void arm_state_timer(struct gov *g)
 
 static void state_cb(evutil_socket_t fd, short what, void *arg)
 {
-	save_state(arg);
+	save_state_async(arg);
 }
 
 static void house_cb(evutil_socket_t fd, short what, void *arg)
@@ -136,6 +187,7 @@ static void house_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t now = ag_mono_ms();
 
 	gov_client_sweep(g, now);
+	reap_saver(g, 0);
 	gov_log_tick(now);
 	gov_lists_expire(g->lists, ag_wall_ms());
 }
@@ -170,8 +222,15 @@ static void reload(struct gov *g)
 		return;
 	}
 	rc = ag_conf_init(nc);
+	/* No NSS lookup on the event loop: admin_group keeps the gid resolved
+	 * at start, and a new group needs a restart. */
+	nc->no_nss = 1;
 	if (rc == 0)
 		rc = ag_conf_load(nc, g->conf_path, err, sizeof(err));
+	if (rc == 0 && !same_path(nc->admin_group, old->admin_group)) {
+		snprintf(err, sizeof(err), "admin_group changed: restart the governor to apply it");
+		rc = AG_ERR_CONFIG;
+	}
 	if (rc < 0) {
 		if (rc == AG_ERR_NOTFOUND)
 			gov_log(LOG_ERR, "reload: %s not found; keeping the current configuration",
@@ -185,6 +244,8 @@ static void reload(struct gov *g)
 	}
 	if (!same_path(nc->socket, old->socket) || !same_path(nc->user_socket, old->user_socket))
 		gov_log(LOG_WARNING, "reload: a new socket path takes effect only after a restart");
+	nc->has_admin_gid = old->has_admin_gid;
+	nc->admin_gid = old->admin_gid;
 	g->conf = nc;
 	gov_admit_configure(&g->admit, nc->max_inflight, nc->trusted_reserve_pct,
 			    nc->clean_reserve_pct, nc->max_queue, nc->codel_target_ms,
@@ -219,6 +280,10 @@ static void stop(struct gov *g)
 	g->stopping = 1;
 	gov_attempt_expire(g, 1);
 	gov_client_close_all(g);
+	/* A periodic save still running would write the same temporary file. */
+	if (g->saver > 0)
+		kill(g->saver, SIGKILL);
+	reap_saver(g, 1);
 	save_state(g);
 	event_base_loopbreak(g->base);
 }
@@ -359,6 +424,9 @@ void gov_free(struct gov *g)
 	if (g == NULL)
 		return;
 	g->stopping = 1;
+	if (g->saver > 0)
+		kill(g->saver, SIGKILL);
+	reap_saver(g, 1);
 	for (i = 0; i < 2; i++)
 		gov_listen_close(&g->lis[i], 1);
 	gov_client_close_all(g);

@@ -93,8 +93,11 @@ struct gov_store_ops {
 	              unsigned slot_mask, struct gov_decision *out);
 	/* Applies the outcome (enum ag_outcome or GOV_OUT_ABANDON) of an attempt
 	 * that decide() admitted. jitter_pm in [-200, 200] (permille) is applied to
-	 * a new backoff or cap hold. AG_OUT_PASS changes nothing in the store. */
-	int (*report)(void *ctx, const struct gov_attempt *at, int outcome, int64_t now, int jitter_pm);
+	 * a new backoff or cap hold. AG_OUT_PASS changes nothing in the store.
+	 * *cleared (may be NULL) gets, for a success, the pair's failures it
+	 * cleared (the governor logs a success after failures), else 0. */
+	int (*report)(void *ctx, const struct gov_attempt *at, int outcome, int64_t now, int jitter_pm,
+	              int64_t *cleared);
 	/* Clears state: a user (failures, rates, cap, trust), a source (rate,
 	 * failures of its pairs and aggregate), a pair (backoff, trust), or all.
 	 * AG_ERR_NOTFOUND when there was nothing to clear. */

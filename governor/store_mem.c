@@ -493,7 +493,8 @@ static void drop_if_idle(struct gov_mem *m, struct gov_tent *e, int64_t now)
 		gov_table_del(m->main, e);
 }
 
-static int report_success(struct gov_mem *m, const struct gov_attempt *at, int64_t now)
+static int report_success(struct gov_mem *m, const struct gov_attempt *at, int64_t now,
+			  int64_t *cleared)
 {
 	struct gov_tent *e = find(m->main, 'P', at->user, at->source);
 	struct mem_pair *p;
@@ -502,6 +503,8 @@ static int report_success(struct gov_mem *m, const struct gov_attempt *at, int64
 	if (e != NULL) {
 		end_attempt(m->main, e);
 		p = gov_tent_val(e);
+		gov_mem_pair_now(m->conf, p, now);
+		*cleared = p->failures;
 		p->failures = 0;
 		p->hold_until = 0;
 		p->last_seen = now;
@@ -578,12 +581,16 @@ static int report_failure(struct gov_mem *m, const struct gov_attempt *at, int64
 }
 
 static int mem_report(void *ctx, const struct gov_attempt *at, int outcome, int64_t now,
-		      int jitter_pm)
+		      int jitter_pm, int64_t *cleared)
 {
 	struct gov_mem *m = ctx;
 	struct gov_tent *e;
+	int64_t none;
 	int rc = 0;
 
+	if (cleared == NULL)
+		cleared = &none;
+	*cleared = 0;
 	if (!attempt_ok(at))
 		return AG_ERR_INVAL;
 	switch (outcome) {
@@ -597,7 +604,7 @@ static int mem_report(void *ctx, const struct gov_attempt *at, int outcome, int6
 		}
 		break;
 	case AG_OUT_SUCCESS:
-		rc = report_success(m, at, now);
+		rc = report_success(m, at, now, cleared);
 		break;
 	case AG_OUT_FAIL:
 	case GOV_OUT_ABANDON:

@@ -76,7 +76,7 @@ static const struct ag_option table[] = {
     C_OPT("governor", "shed_margin", AG_T_DURATION, shed_margin_ms, 0, 10 * MS_S, "20ms",
 	  "shed a queued attempt this long before its client gives up"),
     C_OPT("governor", "lease", AG_T_DURATION, lease_ms, MS_S, MS_H, "60s",
-	  "an unreported admission is released (as a failure) after this"),
+	  "an unreported admission gives its slot back after this (its report still counts)"),
     C_OPT("governor", "user_lease", AG_T_DURATION, user_lease_ms, MS_S, 10 * MS_M, "10s",
 	  "lease of admissions made over the user socket"),
     C_OPT("governor", "user_slots", AG_T_UINT, user_slots, 1, 1024, "4",

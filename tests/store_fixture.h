@@ -102,7 +102,7 @@ static inline void admit(struct fx *f, const struct gov_attempt *a, int64_t now)
 
 static inline void report(struct fx *f, const struct gov_attempt *a, int outcome, int64_t now)
 {
-	assert_int_equal(f->s.ops->report(f->s.ctx, a, outcome, now, 0), 0);
+	assert_int_equal(f->s.ops->report(f->s.ctx, a, outcome, now, 0, NULL), 0);
 }
 
 static inline void denied(struct fx *f, const struct gov_attempt *a, int64_t now, int rule,

@@ -150,6 +150,19 @@ fi
 check "a bad config on SIGHUP keeps the governor running" kill -0 "$pid"
 check "a bad config on SIGHUP keeps the socket" test -S "$sock"
 
+# admin_group is resolved at start only: no NSS lookup on the event loop.
+write_conf "$conf" 9 "admin_group = nogroup"
+kill -HUP "$pid"
+if wait_for 50 grep -q "admin_group changed: restart" "$log"; then
+	ok "a new admin_group on SIGHUP is refused (it needs a restart)"
+else
+	nok "a new admin_group on SIGHUP is refused (it needs a restart)"
+fi
+if [ -x "$ctl" ]; then
+	out=$("$ctl" -s "$sock" status 2>&1)
+	check "a refused reload keeps the running limit" has_limit "$out" 16
+fi
+
 write_conf "$conf" 7
 kill -HUP "$pid"
 if wait_for 50 grep -q "configuration reloaded" "$log"; then

@@ -45,6 +45,21 @@ static int teardown_gov(void **state)
 	return 0;
 }
 
+/* 1 if the governor's log (shared by the whole run) contains text. */
+static int log_has(const char *text)
+{
+	char buf[1 << 16];
+	FILE *f = fopen(E.govlog, "r");
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(buf, sizeof(buf), f) != NULL)
+		found = strstr(buf, text) != NULL;
+	fclose(f);
+	return found;
+}
+
 static void login(const char *svc, const char *user, const char *pw, const char *rhost,
                   struct e2e_login *r)
 {
@@ -134,6 +149,8 @@ static void test_backoff_grows_and_clears(void **state)
 	usleep(1000 * 1000);
 	login("sshd", "bob", "hunter2", "203.0.113.20", &r);
 	assert_int_equal(r.auth_rv, PAM_SUCCESS);
+	/* a success after failures always gets its own log line */
+	assert_true(log_has("success after failures user=bob source=203.0.113.20/32 failures=5"));
 	/* the success cleared the failures: three free failures again */
 	fail_n("sshd", "bob", "203.0.113.20", 3);
 	login("sshd", "bob", "hunter2", "203.0.113.20", &r);

@@ -103,7 +103,7 @@ static void run(struct gov_store *s, const struct gov_attempt *a, int outcome, i
 	assert_int_equal(s->ops->decide(s->ctx, a, now, GOV_COMMIT, ALL_SLOTS, &d), 0);
 	assert_int_equal(d.verdict, AG_V_ALLOW);
 	if (outcome != 0)
-		assert_int_equal(s->ops->report(s->ctx, a, outcome, now, 0), 0);
+		assert_int_equal(s->ops->report(s->ctx, a, outcome, now, 0, NULL), 0);
 }
 
 static const char *const users[] = {"alice", "bob", "we ird\x01=\\\"user", "carol"};
@@ -213,7 +213,7 @@ static void test_round_trip(void **state)
 	populate(f);
 	assert_int_equal(gov_state_save(f->path, &f->s, f->l, T0 + 50000), 0);
 	/* bob's attempt in flight is not saved: end it in the original. */
-	assert_int_equal(f->s.ops->report(f->s.ctx, &bob, AG_OUT_UNAVAIL, T0 + 50000, 0), 0);
+	assert_int_equal(f->s.ops->report(f->s.ctx, &bob, AG_OUT_UNAVAIL, T0 + 50000, 0, NULL), 0);
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(gov_state_load(f->path, &f->s2, f->l2, T0 + 50000), 0);

@@ -60,7 +60,7 @@ static void test_backoff_jitter(void **state)
 
 	for (i = 0; i < 4; i++) {
 		admit(f, &a, T0);
-		assert_int_equal(f->s.ops->report(f->s.ctx, &a, AG_OUT_FAIL, T0, -200), 0);
+		assert_int_equal(f->s.ops->report(f->s.ctx, &a, AG_OUT_FAIL, T0, -200, NULL), 0);
 	}
 	denied(f, &a, T0, GOV_RULE_BACKOFF, 800);
 }
@@ -508,7 +508,7 @@ static void test_outcomes(void **state)
 	assert_int_equal(d.klass, AG_CLASS_DIRTY);
 	assert_int_equal(decide(f, &a, T0 + WINDOW, GOV_CHECK, &d), AG_V_ALLOW);
 	assert_int_equal(d.klass, AG_CLASS_CLEAN);
-	assert_int_equal(f->s.ops->report(f->s.ctx, &a, 99, T0, 0), AG_ERR_INVAL);
+	assert_int_equal(f->s.ops->report(f->s.ctx, &a, 99, T0, 0, NULL), AG_ERR_INVAL);
 }
 
 static void test_bad_input(void **state)
@@ -533,7 +533,7 @@ static void test_bad_input(void **state)
 	assert_int_equal(f->s.ops->decide(f->s.ctx, &a, T0, GOV_COMMIT, ALL_SLOTS, &d), 0);
 	assert_int_equal(d.verdict, AG_V_ALLOW);
 	assert_int_equal(tracked(f), 3);
-	assert_int_equal(f->s.ops->report(f->s.ctx, NULL, AG_OUT_FAIL, T0, 0), AG_ERR_INVAL);
+	assert_int_equal(f->s.ops->report(f->s.ctx, NULL, AG_OUT_FAIL, T0, 0, NULL), AG_ERR_INVAL);
 }
 
 static void test_describe(void **state)

@@ -356,6 +356,44 @@ static void test_client_limit_sheds(void **state)
 	assert_int_equal(r.auth_rv, PAM_SUCCESS);
 }
 
+static int setup_reserves(void **state)
+{
+	/* 4 slots: 1 kept for trusted pairs, 1 for clean sources, so failing
+	 * sources may hold 2, clean 3, trusted all 4. Queue waits are short. */
+	return gov_up("[limits]\nbackoff_base = 20s\n[overload]\nmax_inflight = 4\n"
+	              "trusted_reserve = 25%\nclean_reserve = 25%\ncodel_target = 50ms\n"
+	              "codel_interval = 50ms\n");
+}
+
+/* Attackers from failing sources hold every slot they may while alice logs
+ * in: the reserves keep a slot for a clean source and one for her trusted
+ * pair, and the failing class is held to its share. */
+static void test_reserves_under_concurrent_attack(void **state)
+{
+	struct ag_admission *held[3] = { NULL, NULL, NULL };
+	struct ag_admission *extra;
+	struct e2e_login r;
+
+	login("sshd", "alice", "correct horse", "192.0.2.10", &r); /* trusted from now */
+	assert_int_equal(r.auth_rv, PAM_SUCCESS);
+	fail_n("sshd", "mallory", "203.0.113.1", 1); /* 203.0.113.0/24 is failing now */
+	held[0] = hold_slot("eve", "203.0.113.2");
+	held[1] = hold_slot("trudy", "203.0.113.3");
+	assert_non_null(held[0]);
+	assert_non_null(held[1]);
+	/* a third failing-class attempt finds no slot of its class */
+	extra = hold_slot("oscar", "203.0.113.4");
+	assert_null(extra);
+	/* a clean source still gets the clean reserve */
+	held[2] = hold_slot("bob", "198.51.100.50");
+	assert_non_null(held[2]);
+	/* and alice's trusted pair the last slot, with her password checked */
+	login("sshd", "alice", "correct horse", "192.0.2.10", &r);
+	assert_int_equal(r.auth_rv, PAM_SUCCESS);
+	for (int i = 0; i < 3; i++)
+		ag_admission_free(held[i]);
+}
+
 static int setup_one_slot(void **state)
 {
 	e2e_reset_files(&E);
@@ -736,6 +774,7 @@ int main(int argc, char **argv)
 		T(test_bad_argument_fails_closed, setup_default),
 		T(test_client_limit_sheds, setup_client_limit),
 		T(test_queued_attempts_rechecked, setup_one_slot),
+		T(test_reserves_under_concurrent_attack, setup_reserves),
 		T(test_two_backend_stack, setup_default),
 		T(test_two_factor_stack, setup_default),
 		T(test_ssh_connection_is_the_source, setup_default),

@@ -1,11 +1,4 @@
-/* test_client.c - lib/ag_client.c against a fake governor.
- *
- * The fake governor is a listening Unix socket in a temporary directory,
- * served by a thread that plays a script (receive a frame, send a message,
- * send raw bytes, send byte by byte, sleep, close) on one connection, then
- * waits (bounded) for the client to close. The thread never calls cmocka; the
- * test asserts on what it recorded after joining it.
- */
+/* test_client.c - lib/ag_client.c against a fake governor (tests/fake_gov.c). */
 #include "config.h"
 #include <errno.h>
 #include <poll.h>
@@ -27,262 +20,7 @@
 #include "ag_time.h"
 #include "ag_wire.h"
 
-/* ---- the fake governor -------------------------------------------------- */
-
-enum act_kind { A_RECV = 1, A_SEND, A_RAW, A_BYTEWISE, A_SLEEP, A_CLOSE };
-
-struct act {
-	int kind;
-	struct ag_msg msg; /* A_SEND, A_BYTEWISE */
-	uint8_t raw[64];   /* A_RAW */
-	size_t rawlen;
-	int ms; /* A_SLEEP */
-};
-
-struct seen {
-	uint8_t type;
-	uint32_t present, budget_ms, backend_ms;
-	uint8_t outcome;
-	uint8_t id[AG_ID_LEN];
-	char user[AG_NAME_MAX + 1], service[AG_NAME_MAX + 1], rhost[AG_NAME_MAX + 1];
-	char cmd[AG_NAME_MAX + 1];
-};
-
-#define MAX_ACTS 16
-#define MAX_SEEN 8
-
-struct fake {
-	char dir[64];
-	char path[128];
-	int lfd;
-	pthread_t th;
-	int running;
-	struct act acts[MAX_ACTS];
-	int nacts;
-	struct seen seen[MAX_SEEN];
-	int nseen;
-	int accepted, eof;
-};
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads one client frame (bounded: 5 s) and records it. */
-static int fake_recv(struct fake *f, int fd)
-{
-	uint8_t buf[AG_FRAME_MAX];
-	size_t len = 0, used = 0;
-	struct ag_msg m;
-	struct pollfd p = {fd, POLLIN, 0};
-	struct seen *s;
-
-	for (;;) {
-		int rc = ag_wire_decode(buf, len, &m, &used);
-		ssize_t n;
-
-		if (rc == 0)
-			break;
-		if (rc != AG_ERR_AGAIN || len == sizeof(buf) || poll(&p, 1, 5000) <= 0)
-			return -1;
-		/* One byte at a time: never read past the frame. */
-		n = recv(fd, buf + len, 1, 0);
-		if (n <= 0)
-			return -1;
-		len += (size_t)n;
-	}
-	if (f->nseen >= MAX_SEEN)
-		return -1;
-	s = &f->seen[f->nseen++];
-	memset(s, 0, sizeof(*s));
-	s->type = m.type;
-	s->present = m.present;
-	s->budget_ms = m.budget_ms;
-	s->backend_ms = m.backend_ms;
-	s->outcome = m.outcome;
-	memcpy(s->id, m.id, AG_ID_LEN);
-	/* Every string fits: the decoder bounds them by AG_NAME_MAX. */
-	if (ag_str_copy(s->user, sizeof(s->user), m.user) != 0 ||
-	    ag_str_copy(s->service, sizeof(s->service), m.service) != 0 ||
-	    ag_str_copy(s->rhost, sizeof(s->rhost), m.rhost) != 0 ||
-	    ag_str_copy(s->cmd, sizeof(s->cmd), m.cmd) != 0)
-		return -1;
-	return 0;
-}
-
-static int fake_send(int fd, const struct ag_msg *m, int bytewise)
-{
-	uint8_t buf[AG_FRAME_MAX];
-	size_t len = 0, i;
-
-	if (ag_wire_encode(m, buf, sizeof(buf), &len) != 0)
-		return -1;
-	if (!bytewise)
-		return write_all(fd, buf, len);
-	for (i = 0; i < len; i++) {
-		if (write_all(fd, buf + i, 1) != 0)
-			return -1;
-		sleep_ms(2);
-	}
-	return 0;
-}
-
-static void *fake_main(void *arg)
-{
-	struct fake *f = arg;
-	struct pollfd p = {f->lfd, POLLIN, 0};
-	uint8_t junk[256];
-	int fd, i;
-
-	if (poll(&p, 1, 5000) <= 0)
-		return NULL;
-	fd = accept(f->lfd, NULL, NULL);
-	if (fd < 0)
-		return NULL;
-	f->accepted = 1;
-	for (i = 0; i < f->nacts; i++) {
-		struct act *a = &f->acts[i];
-		int rc = 0;
-
-		switch (a->kind) {
-		case A_RECV:
-			rc = fake_recv(f, fd);
-			break;
-		case A_SEND:
-			rc = fake_send(fd, &a->msg, 0);
-			break;
-		case A_BYTEWISE:
-			rc = fake_send(fd, &a->msg, 1);
-			break;
-		case A_RAW:
-			rc = write_all(fd, a->raw, a->rawlen);
-			break;
-		case A_SLEEP:
-			sleep_ms(a->ms);
-			break;
-		case A_CLOSE:
-			close(fd);
-			return NULL;
-		}
-		if (rc != 0)
-			break;
-	}
-	/* Wait for the client to hang up (bounded) so that "no answer" means
-	 * exactly that. */
-	p.fd = fd;
-	while (poll(&p, 1, 5000) > 0) {
-		ssize_t n = recv(fd, junk, sizeof(junk), 0);
-
-		if (n <= 0) {
-			f->eof = 1;
-			break;
-		}
-	}
-	close(fd);
-	return NULL;
-}
-
-static struct act *add(struct fake *f, int kind)
-{
-	struct act *a;
-
-	assert_true(f->nacts < MAX_ACTS);
-	a = &f->acts[f->nacts++];
-	memset(a, 0, sizeof(*a));
-	a->kind = kind;
-	return a;
-}
-
-static void add_raw(struct fake *f, const void *bytes, size_t len)
-{
-	struct act *a = add(f, A_RAW);
-
-	assert_true(len <= sizeof(a->raw));
-	memcpy(a->raw, bytes, len);
-	a->rawlen = len;
-}
-
-static struct ag_msg *add_verdict(struct fake *f, int kind, int verdict)
-{
-	struct act *a = add(f, kind);
-
-	ag_msg_init(&a->msg, AG_MSG_VERDICT);
-	ag_msg_set_u32(&a->msg, AG_F_VERDICT, (uint32_t)verdict);
-	return &a->msg;
-}
-
-static void fake_start(struct fake *f)
-{
-	assert_int_equal(pthread_create(&f->th, NULL, fake_main, f), 0);
-	f->running = 1;
-}
-
-static void fake_join(struct fake *f)
-{
-	if (f->running)
-		assert_int_equal(pthread_join(f->th, NULL), 0);
-	f->running = 0;
-}
-
-static int listen_at(const char *path, int backlog)
-{
-	struct sockaddr_un sa;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	strcpy(sa.sun_path, path);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(fd, backlog), 0);
-	return fd;
-}
-
-static int setup(void **state)
-{
-	struct fake *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	strcpy(f->dir, "/tmp/agtest.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/gov.sock", f->dir);
-	f->lfd = listen_at(f->path, 8);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fake *f = *state;
-
-	fake_join(f);
-	if (f->lfd >= 0)
-		close(f->lfd);
-	unlink(f->path);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
+#include "fake_gov.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -322,8 +60,8 @@ static void test_answer(void **state)
 	struct ag_msg *v;
 	char rule[AG_NAME_MAX + 1];
 
-	add(f, A_RECV);
-	v = add_verdict(f, A_SEND, AG_V_ALLOW);
+	fake_add(f, A_RECV);
+	v = fake_add_verdict(f, A_SEND, AG_V_ALLOW);
 	memset(v->id, 0xab, AG_ID_LEN);
 	v->present |= 1u << AG_F_ID;
 	ag_msg_set_str(v, AG_F_RULE, "ok");
@@ -356,7 +94,7 @@ static void test_never_answers(void **state)
 	struct ag_msg ans;
 	int64_t t0, elapsed;
 
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	fake_start(f);
 	t0 = ag_mono_ms();
 	assert_int_equal(exchange(f, &c, &ans, 300), AG_ERR_TIMEOUT);
@@ -377,7 +115,7 @@ static void test_closes_at_once(void **state)
 	int64_t deadline = ag_mono_ms() + 2000;
 	int rc;
 
-	add(f, A_CLOSE);
+	fake_add(f, A_CLOSE);
 	fake_start(f);
 	ag_conn_init(&c);
 	assert_int_equal(ag_conn_open(&c, f->path, deadline), 0);
@@ -397,9 +135,9 @@ static void test_half_frame_then_close(void **state)
 	struct ag_msg ans;
 	const uint8_t half[] = {AG_WIRE_VERSION, AG_MSG_VERDICT, 0, 4, AG_F_VERDICT};
 
-	add(f, A_RECV);
-	add_raw(f, half, sizeof(half));
-	add(f, A_CLOSE);
+	fake_add(f, A_RECV);
+	fake_add_raw(f, half, sizeof(half));
+	fake_add(f, A_CLOSE);
 	fake_start(f);
 	assert_int_equal(exchange(f, &c, &ans, 2000), AG_ERR_CLOSED);
 	ag_conn_close(&c);
@@ -410,8 +148,8 @@ static void garbage_case(struct fake *f, const uint8_t *bytes, size_t len, int w
 	struct ag_conn c;
 	struct ag_msg ans;
 
-	add(f, A_RECV);
-	add_raw(f, bytes, len);
+	fake_add(f, A_RECV);
+	fake_add_raw(f, bytes, len);
 	fake_start(f);
 	assert_int_equal(exchange(f, &c, &ans, 2000), want);
 	assert_int_equal(ans.type, 0);
@@ -455,8 +193,8 @@ static void test_client_only_type(void **state)
 	struct ag_msg ans;
 	struct act *a;
 
-	add(f, A_RECV);
-	a = add(f, A_SEND);
+	fake_add(f, A_RECV);
+	a = fake_add(f, A_SEND);
 	decide_msg(&a->msg, "mallory");
 	fake_start(f);
 	assert_int_equal(exchange(f, &c, &ans, 2000), AG_ERR_PROTO);
@@ -472,8 +210,8 @@ static void test_bytewise(void **state)
 	struct ag_msg *v;
 	char rule[AG_NAME_MAX + 1];
 
-	add(f, A_RECV);
-	v = add_verdict(f, A_BYTEWISE, AG_V_DENY);
+	fake_add(f, A_RECV);
+	v = fake_add_verdict(f, A_BYTEWISE, AG_V_DENY);
 	ag_msg_set_str(v, AG_F_RULE, "backoff");
 	ag_msg_set_u32(v, AG_F_RETRY_MS, 4000);
 	fake_start(f);
@@ -502,8 +240,8 @@ static void test_two_frames_one_write(void **state)
 	ag_msg_set_str(&v, AG_F_RULE, "shed");
 	assert_int_equal(ag_wire_encode(&q, buf, sizeof(buf), &l1), 0);
 	assert_int_equal(ag_wire_encode(&v, buf + l1, sizeof(buf) - l1, &l2), 0);
-	add(f, A_RECV);
-	add_raw(f, buf, l1 + l2);
+	fake_add(f, A_RECV);
+	fake_add_raw(f, buf, l1 + l2);
 	fake_start(f);
 
 	assert_int_equal(exchange(f, &c, &ans, 2000), 0);
@@ -526,14 +264,14 @@ static void test_buffered_frame_after_deadline(void **state)
 	struct ag_msg rq, ans;
 	int64_t deadline = ag_mono_ms() + 2000;
 
-	add(f, A_RECV);
-	add_verdict(f, A_SEND, AG_V_DENY);
+	fake_add(f, A_RECV);
+	fake_add_verdict(f, A_SEND, AG_V_DENY);
 	fake_start(f);
 	decide_msg(&rq, "alice");
 	ag_conn_init(&c);
 	assert_int_equal(ag_conn_open(&c, f->path, deadline), 0);
 	assert_int_equal(ag_conn_send(&c, &rq, deadline), 0);
-	sleep_ms(200);
+	fake_sleep_ms(200);
 	/* The answer has arrived: it is returned although the deadline has
 	 * passed. */
 	assert_int_equal(ag_conn_recv(&c, &ans, ag_mono_ms() - 1), 0);
@@ -583,7 +321,7 @@ static void test_backlog_full(void **state)
 	struct ag_conn c;
 
 	snprintf(path, sizeof(path), "%s/full.sock", f->dir);
-	lfd = listen_at(path, 0);
+	lfd = fake_listen_at(path, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	strcpy(sa.sun_path, path);
@@ -656,23 +394,23 @@ static void test_send_invalid_message(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_answer, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_never_answers, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_closes_at_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_half_frame_then_close, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_garbage_version, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_garbage_toobig, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_garbage_type, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_garbage_missing_field, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_client_only_type, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bytewise, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_two_frames_one_write, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_buffered_frame_after_deadline, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_no_socket, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_backlog_full, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_send_invalid_message, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_answer, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_never_answers, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_closes_at_once, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_half_frame_then_close, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_garbage_version, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_garbage_toobig, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_garbage_type, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_garbage_missing_field, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_client_only_type, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_bytewise, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_two_frames_one_write, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_buffered_frame_after_deadline, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_no_socket, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_refused, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_backlog_full, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_args, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_send_invalid_message, fake_setup, fake_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,12 +1,7 @@
 /* test_gate.c - lib/ag_gate.c: the exchanges against a fake governor, and
  * the pure helpers (client address, user-facing text, socket choice, argument
  * fallback).
- *
- * The fake governor is the same small script player as in test_client.c: a
- * listening Unix socket in a temporary directory served by a thread that
- * plays a script on one connection, then waits (bounded) for the client to
- * close. The thread never calls cmocka; tests assert on what it recorded
- * after joining it.
+ * The fake governor is tests/fake_gov.c.
  */
 #include "config.h"
 #include <errno.h>
@@ -31,262 +26,7 @@
 #include "ag_time.h"
 #include "ag_wire.h"
 
-/* ---- the fake governor -------------------------------------------------- */
-
-enum act_kind { A_RECV = 1, A_SEND, A_RAW, A_BYTEWISE, A_SLEEP, A_CLOSE };
-
-struct act {
-	int kind;
-	struct ag_msg msg; /* A_SEND, A_BYTEWISE */
-	uint8_t raw[64];   /* A_RAW */
-	size_t rawlen;
-	int ms; /* A_SLEEP */
-};
-
-struct seen {
-	uint8_t type;
-	uint32_t present, budget_ms, backend_ms;
-	uint8_t outcome;
-	uint8_t id[AG_ID_LEN];
-	char user[AG_NAME_MAX + 1], service[AG_NAME_MAX + 1], rhost[AG_NAME_MAX + 1];
-	char cmd[AG_NAME_MAX + 1];
-};
-
-#define MAX_ACTS 16
-#define MAX_SEEN 8
-
-struct fake {
-	char dir[64];
-	char path[128];
-	int lfd;
-	pthread_t th;
-	int running;
-	struct act acts[MAX_ACTS];
-	int nacts;
-	struct seen seen[MAX_SEEN];
-	int nseen;
-	int accepted, eof;
-};
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads one client frame (bounded: 5 s) and records it. */
-static int fake_recv(struct fake *f, int fd)
-{
-	uint8_t buf[AG_FRAME_MAX];
-	size_t len = 0, used = 0;
-	struct ag_msg m;
-	struct pollfd p = {fd, POLLIN, 0};
-	struct seen *s;
-
-	for (;;) {
-		int rc = ag_wire_decode(buf, len, &m, &used);
-		ssize_t n;
-
-		if (rc == 0)
-			break;
-		if (rc != AG_ERR_AGAIN || len == sizeof(buf) || poll(&p, 1, 5000) <= 0)
-			return -1;
-		/* One byte at a time: never read past the frame. */
-		n = recv(fd, buf + len, 1, 0);
-		if (n <= 0)
-			return -1;
-		len += (size_t)n;
-	}
-	if (f->nseen >= MAX_SEEN)
-		return -1;
-	s = &f->seen[f->nseen++];
-	memset(s, 0, sizeof(*s));
-	s->type = m.type;
-	s->present = m.present;
-	s->budget_ms = m.budget_ms;
-	s->backend_ms = m.backend_ms;
-	s->outcome = m.outcome;
-	memcpy(s->id, m.id, AG_ID_LEN);
-	/* Every string fits: the decoder bounds them by AG_NAME_MAX. */
-	if (ag_str_copy(s->user, sizeof(s->user), m.user) != 0 ||
-	    ag_str_copy(s->service, sizeof(s->service), m.service) != 0 ||
-	    ag_str_copy(s->rhost, sizeof(s->rhost), m.rhost) != 0 ||
-	    ag_str_copy(s->cmd, sizeof(s->cmd), m.cmd) != 0)
-		return -1;
-	return 0;
-}
-
-static int fake_send(int fd, const struct ag_msg *m, int bytewise)
-{
-	uint8_t buf[AG_FRAME_MAX];
-	size_t len = 0, i;
-
-	if (ag_wire_encode(m, buf, sizeof(buf), &len) != 0)
-		return -1;
-	if (!bytewise)
-		return write_all(fd, buf, len);
-	for (i = 0; i < len; i++) {
-		if (write_all(fd, buf + i, 1) != 0)
-			return -1;
-		sleep_ms(2);
-	}
-	return 0;
-}
-
-static void *fake_main(void *arg)
-{
-	struct fake *f = arg;
-	struct pollfd p = {f->lfd, POLLIN, 0};
-	uint8_t junk[256];
-	int fd, i;
-
-	if (poll(&p, 1, 5000) <= 0)
-		return NULL;
-	fd = accept(f->lfd, NULL, NULL);
-	if (fd < 0)
-		return NULL;
-	f->accepted = 1;
-	for (i = 0; i < f->nacts; i++) {
-		struct act *a = &f->acts[i];
-		int rc = 0;
-
-		switch (a->kind) {
-		case A_RECV:
-			rc = fake_recv(f, fd);
-			break;
-		case A_SEND:
-			rc = fake_send(fd, &a->msg, 0);
-			break;
-		case A_BYTEWISE:
-			rc = fake_send(fd, &a->msg, 1);
-			break;
-		case A_RAW:
-			rc = write_all(fd, a->raw, a->rawlen);
-			break;
-		case A_SLEEP:
-			sleep_ms(a->ms);
-			break;
-		case A_CLOSE:
-			close(fd);
-			return NULL;
-		}
-		if (rc != 0)
-			break;
-	}
-	/* Wait for the client to hang up (bounded) so that "no answer" means
-	 * exactly that. */
-	p.fd = fd;
-	while (poll(&p, 1, 5000) > 0) {
-		ssize_t n = recv(fd, junk, sizeof(junk), 0);
-
-		if (n <= 0) {
-			f->eof = 1;
-			break;
-		}
-	}
-	close(fd);
-	return NULL;
-}
-
-static struct act *add(struct fake *f, int kind)
-{
-	struct act *a;
-
-	assert_true(f->nacts < MAX_ACTS);
-	a = &f->acts[f->nacts++];
-	memset(a, 0, sizeof(*a));
-	a->kind = kind;
-	return a;
-}
-
-static void add_raw(struct fake *f, const void *bytes, size_t len)
-{
-	struct act *a = add(f, A_RAW);
-
-	assert_true(len <= sizeof(a->raw));
-	memcpy(a->raw, bytes, len);
-	a->rawlen = len;
-}
-
-static struct ag_msg *add_verdict(struct fake *f, int kind, int verdict)
-{
-	struct act *a = add(f, kind);
-
-	ag_msg_init(&a->msg, AG_MSG_VERDICT);
-	ag_msg_set_u32(&a->msg, AG_F_VERDICT, (uint32_t)verdict);
-	return &a->msg;
-}
-
-static void fake_start(struct fake *f)
-{
-	assert_int_equal(pthread_create(&f->th, NULL, fake_main, f), 0);
-	f->running = 1;
-}
-
-static void fake_join(struct fake *f)
-{
-	if (f->running)
-		assert_int_equal(pthread_join(f->th, NULL), 0);
-	f->running = 0;
-}
-
-static int listen_at(const char *path, int backlog)
-{
-	struct sockaddr_un sa;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	strcpy(sa.sun_path, path);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(fd, backlog), 0);
-	return fd;
-}
-
-static int setup(void **state)
-{
-	struct fake *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	strcpy(f->dir, "/tmp/agtest.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/gov.sock", f->dir);
-	f->lfd = listen_at(f->path, 8);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fake *f = *state;
-
-	fake_join(f);
-	if (f->lfd >= 0)
-		close(f->lfd);
-	unlink(f->path);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
+#include "fake_gov.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -294,7 +34,7 @@ static const struct ag_attempt alice = {"sshd", "alice", "203.0.113.9", "ssh", N
 
 static struct ag_msg *add_allow(struct fake *f, uint8_t idbyte)
 {
-	struct ag_msg *v = add_verdict(f, A_SEND, AG_V_ALLOW);
+	struct ag_msg *v = fake_add_verdict(f, A_SEND, AG_V_ALLOW);
 
 	memset(v->id, idbyte, AG_ID_LEN);
 	v->present |= 1u << AG_F_ID;
@@ -304,14 +44,14 @@ static struct ag_msg *add_allow(struct fake *f, uint8_t idbyte)
 
 static void add_simple(struct fake *f, uint8_t type)
 {
-	struct act *a = add(f, A_SEND);
+	struct act *a = fake_add(f, A_SEND);
 
 	ag_msg_init(&a->msg, type);
 }
 
 static void add_error(struct fake *f, int code)
 {
-	struct act *a = add(f, A_SEND);
+	struct act *a = fake_add(f, A_SEND);
 
 	ag_msg_init(&a->msg, AG_MSG_ERROR);
 	ag_msg_set_u32(&a->msg, AG_F_CODE, (uint32_t)code);
@@ -325,7 +65,7 @@ static int fill_backlog(struct fake *f, char *path, size_t cap, int *fds, int ma
 	int n = 0;
 
 	snprintf(path, cap, "%s/full.sock", f->dir);
-	fds[n++] = listen_at(path, 0);
+	fds[n++] = fake_listen_at(path, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	strcpy(sa.sun_path, path);
@@ -357,8 +97,8 @@ static void test_precheck_allow(void **state)
 	struct fake *f = *state;
 	struct ag_gate_result r;
 
-	add(f, A_RECV);
-	add_verdict(f, A_SEND, AG_V_ALLOW); /* no id: nothing was admitted */
+	fake_add(f, A_RECV);
+	fake_add_verdict(f, A_SEND, AG_V_ALLOW); /* no id: nothing was admitted */
 	fake_start(f);
 	assert_int_equal(ag_gate_precheck(f->path, &alice, 1000, &r), 0);
 	assert_int_equal(r.verdict, AG_GATE_ALLOW);
@@ -378,8 +118,8 @@ static void test_precheck_deny(void **state)
 	struct ag_gate_result r;
 	struct ag_msg *v;
 
-	add(f, A_RECV);
-	v = add_verdict(f, A_SEND, AG_V_DENY);
+	fake_add(f, A_RECV);
+	v = fake_add_verdict(f, A_SEND, AG_V_DENY);
 	ag_msg_set_str(v, AG_F_RULE, "backoff");
 	ag_msg_set_u32(v, AG_F_RETRY_MS, 8000);
 	fake_start(f);
@@ -439,9 +179,9 @@ static void test_decide_allow_report_fail(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_allow(f, 0x5a);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_simple(f, AG_MSG_ACK);
 	fake_start(f);
 
@@ -478,11 +218,11 @@ static void test_report_pass_then_success(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_allow(f, 1);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_simple(f, AG_MSG_ACK);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_simple(f, AG_MSG_ACK);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, 0, &r), 0);
@@ -506,9 +246,9 @@ static void test_report_refused(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_allow(f, 1);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_error(f, AG_ERR_NOTFOUND);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, 0, &r), 0);
@@ -524,9 +264,9 @@ static void test_report_garbage_and_bad_outcome(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_allow(f, 1);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_simple(f, AG_MSG_QUEUED); /* not an ACK */
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, 0, &r), 0);
@@ -544,9 +284,9 @@ static void test_report_timeout(void **state)
 	int64_t t0, elapsed;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_allow(f, 1);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, 0, &r), 0);
 	t0 = ag_mono_ms();
@@ -564,8 +304,8 @@ static void test_decide_allow_without_id(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
-	add_verdict(f, A_SEND, AG_V_ALLOW);
+	fake_add(f, A_RECV);
+	fake_add_verdict(f, A_SEND, AG_V_ALLOW);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, 0, &r), 0);
 	assert_int_equal(r.verdict, AG_GATE_ERROR);
@@ -583,8 +323,8 @@ static void test_decide_deny(void **state)
 	struct ag_msg *v;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
-	v = add_verdict(f, A_SEND, AG_V_DENY);
+	fake_add(f, A_RECV);
+	v = fake_add_verdict(f, A_SEND, AG_V_DENY);
 	ag_msg_set_str(v, AG_F_RULE, "source_rate");
 	ag_msg_set_u32(v, AG_F_RETRY_MS, 2500);
 	fake_start(f);
@@ -605,8 +345,8 @@ static void test_decide_verdict_shed(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
-	add_verdict(f, A_SEND, AG_V_SHED);
+	fake_add(f, A_RECV);
+	fake_add_verdict(f, A_SEND, AG_V_SHED);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, 2000, &r), 0);
 	assert_int_equal(r.verdict, AG_GATE_SHED);
@@ -622,10 +362,10 @@ static void test_decide_queued_then_allow(void **state)
 	struct act *a;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_simple(f, AG_MSG_QUEUED);
 	/* Longer than timeout, shorter than queue_wait: the verdict counts. */
-	a = add(f, A_SLEEP);
+	a = fake_add(f, A_SLEEP);
 	a->ms = 400;
 	add_allow(f, 9);
 	fake_start(f);
@@ -645,7 +385,7 @@ static void test_decide_queued_then_nothing(void **state)
 	int64_t t0, elapsed;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_simple(f, AG_MSG_QUEUED);
 	fake_start(f);
 	t0 = ag_mono_ms();
@@ -674,11 +414,11 @@ static void test_decide_queued_shed_by_governor(void **state)
 	struct act *a;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_simple(f, AG_MSG_QUEUED);
-	a = add(f, A_SLEEP);
+	a = fake_add(f, A_SLEEP);
 	a->ms = 200 + 300 - 40; /* past queue_wait alone, inside the whole budget */
-	add_verdict(f, A_SEND, AG_V_SHED);
+	fake_add_verdict(f, A_SEND, AG_V_SHED);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 200, 300, &r), 0);
 	assert_int_equal(r.verdict, AG_GATE_SHED);
@@ -694,7 +434,7 @@ static void test_decide_queued_twice(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_simple(f, AG_MSG_QUEUED);
 	add_simple(f, AG_MSG_QUEUED);
 	fake_start(f);
@@ -748,7 +488,7 @@ static void test_decide_timeout(void **state)
 	int64_t t0, elapsed;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	fake_start(f);
 	t0 = ag_mono_ms();
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 300, 5000, &r), 0);
@@ -769,8 +509,8 @@ static void test_decide_garbage(void **state)
 	const uint8_t junk[] = "SSH-2.0-OpenSSH_9.2\r\n";
 
 	assert_non_null(adm);
-	add(f, A_RECV);
-	add_raw(f, junk, sizeof(junk) - 1);
+	fake_add(f, A_RECV);
+	fake_add_raw(f, junk, sizeof(junk) - 1);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, 1000, &r), 0);
 	assert_int_equal(r.verdict, AG_GATE_ERROR);
@@ -786,8 +526,8 @@ static void test_decide_closed(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
-	add(f, A_CLOSE);
+	fake_add(f, A_RECV);
+	fake_add(f, A_CLOSE);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, 1000, &r), 0);
 	assert_int_equal(r.verdict, AG_GATE_ERROR);
@@ -802,7 +542,7 @@ static void test_decide_error_reply(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_error(f, AG_ERR_PERM);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, 1000, &r), 0);
@@ -819,7 +559,7 @@ static void test_decide_unexpected_ack(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
+	fake_add(f, A_RECV);
 	add_simple(f, AG_MSG_ACK);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, 1000, &r), 0);
@@ -859,8 +599,8 @@ static void test_decide_invalid_attempt(void **state)
 	assert_int_equal(adm->conn.fd, -1);
 	/* Exactly AG_NAME_MAX is fine. */
 	longname[AG_NAME_MAX] = '\0';
-	add(f, A_RECV);
-	add_verdict(f, A_SEND, AG_V_DENY);
+	fake_add(f, A_RECV);
+	fake_add_verdict(f, A_SEND, AG_V_DENY);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &at, 1000, 0, &r), 0);
 	assert_int_equal(r.verdict, AG_GATE_DENY);
@@ -877,8 +617,8 @@ static void test_decide_budget_capped(void **state)
 	struct ag_gate_result r;
 
 	assert_non_null(adm);
-	add(f, A_RECV);
-	add_verdict(f, A_SEND, AG_V_DENY);
+	fake_add(f, A_RECV);
+	fake_add_verdict(f, A_SEND, AG_V_DENY);
 	fake_start(f);
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 250, AG_BUDGET_MAX, &r), 0);
 	assert_int_equal(r.verdict, AG_GATE_DENY);
@@ -1041,32 +781,32 @@ static void test_args_fallback(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_precheck_allow, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_precheck_deny, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_precheck_absent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_precheck_backlog_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_precheck_allow, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_precheck_deny, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_precheck_absent, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_precheck_backlog_full, fake_setup, fake_teardown),
 	    cmocka_unit_test(test_precheck_null),
-	    cmocka_unit_test_setup_teardown(test_decide_allow_report_fail, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_report_pass_then_success, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_report_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_report_garbage_and_bad_outcome, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_report_timeout, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_allow_without_id, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_deny, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_verdict_shed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_queued_then_allow, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_queued_then_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_queued_shed_by_governor, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_queued_twice, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_absent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_backlog_full, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_timeout, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_garbage, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_closed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_error_reply, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_unexpected_ack, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_invalid_attempt, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decide_budget_capped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_allow_report_fail, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_report_pass_then_success, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_report_refused, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_report_garbage_and_bad_outcome, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_report_timeout, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_allow_without_id, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_deny, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_verdict_shed, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_queued_then_allow, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_queued_then_nothing, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_queued_shed_by_governor, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_queued_twice, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_absent, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_backlog_full, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_timeout, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_garbage, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_closed, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_error_reply, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_unexpected_ack, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_invalid_attempt, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_decide_budget_capped, fake_setup, fake_teardown),
 	    cmocka_unit_test(test_decide_null),
 	    cmocka_unit_test(test_rhost),
 	    cmocka_unit_test(test_message),

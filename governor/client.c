@@ -152,6 +152,26 @@ static int blocked(const struct gov_client *c)
 	return c->pending.active || c->outoff < c->outlen;
 }
 
+/* Writes as much of p[0..len) as the socket takes now, never waiting.
+ * Returns the bytes written (0..len), or -1 when the connection failed. */
+static ssize_t send_now(int fd, const uint8_t *p, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < len) {
+		n = send(fd, p + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return (ssize_t)off;
+}
+
 /* Watches for reading again and has the loop handle the frames held. */
 static void wake(struct gov_client *c)
 {
@@ -174,21 +194,13 @@ void gov_client_resume(struct gov_client *c)
 
 static void flush_out(struct gov_client *c)
 {
-	ssize_t n;
+	ssize_t n = send_now(c->fd, c->out + c->outoff, c->outlen - c->outoff);
 
-	while (c->outoff < c->outlen) {
-		n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0) {
-			gov_client_close(c, "write failed");
-			return;
-		}
-		c->outoff += (size_t)n;
+	if (n < 0) {
+		gov_client_close(c, "write failed");
+		return;
 	}
+	c->outoff += (size_t)n;
 	if (c->outoff == c->outlen) {
 		c->outoff = c->outlen = 0;
 		event_del(c->ev_write);
@@ -211,17 +223,14 @@ static int out_put(struct gov_client *c, const uint8_t *buf, size_t len)
 	ssize_t n;
 	uint8_t *p;
 
-	while (c->outlen == 0 && off < len) {
-		n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0) {
+	if (c->outlen == 0) {
+		/* Nothing waits before it: straight to the socket. */
+		n = send_now(c->fd, buf, len);
+		if (n < 0) {
 			gov_client_close(c, "write failed");
 			return AG_ERR_CLOSED;
 		}
-		off += (size_t)n;
+		off = (size_t)n;
 	}
 	if (off == len)
 		return 0;

@@ -4,7 +4,8 @@
  * frames that come back: lines of logfmt records ("kind=NAME key=value ...",
  * values escaped with ag_escape), as text for people or as one JSON object.
  * Every wait is bounded (2 s for the whole exchange, at most 1024 frames).
- * Exit codes: 0 ok, 1 refused or not found, 2 usage, 3 governor unreachable.
+ * Exit codes: 0 ok, 1 refused or not found (lint: a problem found), 2 usage,
+ * 3 governor unreachable. "lint" reads PAM files only (ctl/lint.c).
  */
 #include "config.h"
 #include <getopt.h>
@@ -20,6 +21,7 @@
 #include "ag_escape.h"
 #include "ag_time.h"
 #include "ag_wire.h"
+#include "lint.h"
 
 #define PROG	   "authguardctl"
 #define TIMEOUT_MS 2000
@@ -86,11 +88,14 @@ static void usage(FILE *f)
 	    "\n"
 	    "Commands:\n"
 	    "  status                  the governor's state, load and limits\n"
+	    "  metrics                 the same counters in Prometheus text format\n"
 	    "  explain USER ADDR       how an attempt by USER from ADDR would be decided\n"
 	    "  reset user USER         forget USER's failures and holds\n"
 	    "  reset source ADDR       forget what is held against ADDR\n"
 	    "  reset pair USER ADDR    forget the failures of USER from ADDR\n"
 	    "  reset all               forget all failures and holds\n"
+	    "  lint [FILE...]          check PAM service files (default: those in /etc/pam.d\n"
+	    "                          that mention pam_authguard); exit 1 on any problem\n"
 	    "\n"
 	    "Options:\n"
 	    "  -s, --socket SOCKET     the governor's privileged socket (default " AG_DEFAULT_SOCKET
@@ -98,7 +103,8 @@ static void usage(FILE *f)
 	    "      --json              print one JSON object\n"
 	    "  -h, --help              show this help\n"
 	    "\n"
-	    "Exit status: 0 ok, 1 refused or not found, 2 usage, 3 governor unreachable.\n");
+	    "Exit status: 0 ok, 1 refused or not found (lint: a problem found), 2 usage,\n"
+	    "3 governor unreachable.\n");
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -132,9 +138,9 @@ static int check_command(int argc, char **argv)
 					   AG_NAME_MAX);
 	}
 	cmd = argv[0];
-	if (strcmp(cmd, "status") == 0) {
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "metrics") == 0) {
 		if (argc != 1)
-			return usage_error("status takes no arguments");
+			return usage_error("%s takes no arguments", cmd);
 		return 0;
 	}
 	if (strcmp(cmd, "explain") == 0) {
@@ -156,6 +162,56 @@ static int check_command(int argc, char **argv)
 		return 0;
 	return usage_error("usage: reset user USER | reset source ADDR | reset pair USER ADDR | "
 			   "reset all");
+}
+
+/* ---- lint: no governor involved ------------------------------------------ */
+
+/* Lints files (none: discover them in /etc/pam.d). Findings go to stdout, one
+ * line each; a file we cannot read is a problem too. */
+static int lint_command(int argc, char **argv)
+{
+	struct ag_lint_report r = {NULL, 0};
+	char **found = NULL, *text = NULL;
+	size_t n = 0, i;
+	int ret = EXIT_OK, rc = 0;
+
+	if (argc == 0) {
+		rc = ag_lint_discover("/etc/pam.d", &found, &n);
+		if (rc != 0 && rc != AG_ERR_NOTFOUND) {
+			fprintf(stderr, PROG ": lint: /etc/pam.d: %s\n", ag_strerror(rc));
+			return EXIT_REFUSED;
+		}
+		if (n == 0)
+			fprintf(stderr,
+				PROG ": lint: no file in /etc/pam.d mentions pam_authguard\n");
+		argv = found;
+		argc = (int)n;
+	}
+	for (i = 0; i < (size_t)argc; i++) {
+		rc = ag_lint_read_file(argv[i], &text);
+		if (rc == 0)
+			rc = ag_lint_text(argv[i], text,
+					  &(struct ag_lint_reader){ag_lint_fs_read, NULL}, &r);
+		free(text);
+		text = NULL;
+		if (rc == AG_ERR_NOMEM)
+			die_nomem();
+		if (rc != 0) {
+			fprintf(stderr, PROG ": lint: %s: %s\n", argv[i], ag_strerror(rc));
+			ret = EXIT_REFUSED;
+		}
+	}
+	for (i = 0; i < r.n; i++)
+		printf("%s:%u: [%s] %s\n", r.f[i].file, r.f[i].line, r.f[i].rule, r.f[i].msg);
+	if (r.n != 0)
+		ret = EXIT_REFUSED;
+	if (fflush(stdout) != 0)
+		ret = EXIT_REFUSED;
+	ag_lint_report_free(&r);
+	for (i = 0; i < n; i++)
+		free(found[i]);
+	free(found);
+	return ret;
 }
 
 /* ---- the exchange ------------------------------------------------------- */
@@ -703,6 +759,8 @@ int main(int argc, char **argv)
 	}
 	if (path[0] == '\0' || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return usage_error("the socket path is empty or too long");
+	if (optind < argc && strcmp(argv[optind], "lint") == 0)
+		return lint_command(argc - optind - 1, argv + optind + 1);
 	ret = check_command(argc - optind, argv + optind);
 	if (ret != 0)
 		return ret;
@@ -714,6 +772,14 @@ int main(int argc, char **argv)
 	}
 	if (rp.code != 0) {
 		ret = refused(&rp);
+		goto out;
+	}
+	if (strcmp(argv[optind], "metrics") == 0) {
+		/* Prometheus text already: printed as the governor wrote it. */
+		if (rp.text != NULL && fwrite(rp.text, 1, rp.len, stdout) != rp.len)
+			ret = EXIT_REFUSED;
+		else
+			ret = fflush(stdout) == 0 ? EXIT_OK : EXIT_REFUSED;
 		goto out;
 	}
 	rc = parse_records(rp.text != NULL ? rp.text : "", rp.len, &rs);

@@ -1,4 +1,5 @@
-/* admin.c - ADMIN requests on the privileged socket: status, explain, reset.
+/* admin.c - ADMIN requests on the privileged socket: status, metrics,
+ * explain, reset.
  *
  * Replies are logfmt records ("kind=NAME key=value ...\n", values escaped)
  * in REPLY frames; a record is never split across frames, and every frame
@@ -18,6 +19,7 @@
 #include "client.h"
 #include "gov.h"
 #include "log.h"
+#include "metrics.h"
 
 #define REPLY_MAX    (4 * AG_TEXT_MAX)
 #define DESCRIBE_MAX 2048
@@ -67,47 +69,68 @@ static void put_i64(struct reply *r, const char *key, int64_t v)
 	put(r, " %s=%" PRId64, key, v);
 }
 
-/* Sends r as REPLY frames, cutting only between records. */
-static void send_reply(struct gov_client *c, struct reply *r)
+/* Sends text[0..len) as REPLY frames, cutting only between records. */
+static void send_text(struct gov_client *c, const char *text, size_t len)
 {
 	char chunk[AG_TEXT_MAX + 1];
 	size_t off = 0, end, next, rec;
 	struct ag_msg m;
 
-	if (r->full)
-		gov_log(LOG_WARNING, "admin reply truncated at %zu bytes", r->len);
 	do {
 		/* Take whole records while they fit. */
 		end = off;
-		while (end < r->len) {
-			const char *nl = memchr(r->buf + end, '\n', r->len - end);
+		while (end < len) {
+			const char *nl = memchr(text + end, '\n', len - end);
 
-			next = nl != NULL ? (size_t)(nl - r->buf) + 1 : r->len;
+			next = nl != NULL ? (size_t)(nl - text) + 1 : len;
 			if (next - off > AG_TEXT_MAX)
 				break;
 			end = next;
 		}
-		if (end == off && off < r->len) {
+		if (end == off && off < len) {
 			/* One record longer than a frame: it cannot be sent whole. */
 			rec = AG_TEXT_MAX - 1;
-			memcpy(chunk, r->buf + off, rec);
+			memcpy(chunk, text + off, rec);
 			chunk[rec] = '\n';
 			end = off + rec + 1;
-			while (end < r->len && r->buf[end - 1] != '\n')
+			while (end < len && text[end - 1] != '\n')
 				end++;
 			rec++;
 		} else {
 			rec = end - off;
-			memcpy(chunk, r->buf + off, rec);
+			memcpy(chunk, text + off, rec);
 		}
 		chunk[rec] = '\0';
 		ag_msg_init(&m, AG_MSG_REPLY);
 		ag_msg_set_str(&m, AG_F_TEXT, chunk);
-		ag_msg_set_u32(&m, AG_F_MORE, end < r->len);
+		ag_msg_set_u32(&m, AG_F_MORE, end < len);
 		if (gov_client_send(c, &m) < 0)
 			return;
 		off = end;
-	} while (off < r->len);
+	} while (off < len);
+}
+
+/* Sends r as REPLY frames. */
+static void send_reply(struct gov_client *c, struct reply *r)
+{
+	if (r->full)
+		gov_log(LOG_WARNING, "admin reply truncated at %zu bytes", r->len);
+	send_text(c, r->buf, r->len);
+}
+
+/* ---- metrics ---- */
+
+static void do_metrics(struct gov *g, struct gov_client *c)
+{
+	static char text[GOV_METRICS_MAX]; /* single-threaded loop */
+	size_t len = 0;
+
+	if (gov_metrics_render(g, text, sizeof(text), &len) < 0) {
+		gov_log(LOG_ERR, "metrics: exposition larger than %d bytes", GOV_METRICS_MAX);
+		gov_client_error(c, AG_ERR_TOOBIG, "metrics: exposition too large");
+		return;
+	}
+	send_text(c, text, len);
 }
 
 /* ---- status ---- */
@@ -451,6 +474,8 @@ int gov_admin_handle(struct gov *g, struct gov_client *c, const struct ag_msg *m
 	}
 	if (strcmp(cmd, "status") == 0 && nargs == 0) {
 		do_status(g, c);
+	} else if (strcmp(cmd, "metrics") == 0 && nargs == 0) {
+		do_metrics(g, c);
 	} else if (strcmp(cmd, "explain") == 0) {
 		if (nargs != 2)
 			gov_client_error(c, AG_ERR_INVAL, "usage: explain USER ADDR");
@@ -463,7 +488,8 @@ int gov_admin_handle(struct gov *g, struct gov_client *c, const struct ag_msg *m
 		char esc[64], text[128];
 
 		ag_escape(esc, sizeof(esc), cmd, strlen(cmd));
-		snprintf(text, sizeof(text), "unknown command %s (status, explain, reset)", esc);
+		snprintf(text, sizeof(text), "unknown command %s (status, metrics, explain, reset)",
+			 esc);
 		gov_client_error(c, AG_ERR_INVAL, text);
 	}
 	return 0;

@@ -17,6 +17,7 @@
 
 struct event;
 struct event_base;
+struct evhttp;
 struct gov;
 struct gov_client;
 
@@ -55,6 +56,7 @@ struct gov_stats {
 	uint64_t reports[AG_OUT_PASS + 1]; /* by enum ag_outcome */
 	uint64_t lat[GOV_LAT_BUCKETS];	   /* DECIDE receipt to final verdict, us */
 	uint64_t lat_n;
+	uint64_t lat_sum_us; /* sum of the recorded latencies, us */
 };
 
 /* Replies to the client whose input is being handled, gathered so that a
@@ -103,8 +105,11 @@ struct gov {
 	struct gov_stats stats;
 	struct gov_cork cork;
 	int64_t start_mono_ms;
-	int stopping; /* SIGTERM seen: admissions are dropped without a report */
-	pid_t saver;  /* the child writing the periodic state save, 0 if none */
+	int64_t start_wall_ms; /* for authguard_start_time_seconds */
+	struct evhttp *http;   /* GET /metrics on metrics_listen; NULL when off */
+	char *http_addr;       /* owned: the metrics_listen it was opened on */
+	int stopping;	       /* SIGTERM seen: admissions are dropped without a report */
+	pid_t saver;	       /* the child writing the periodic state save, 0 if none */
 };
 
 /* ---- loop.c ---- */

@@ -19,6 +19,7 @@
 #include "client.h"
 #include "gov.h"
 #include "log.h"
+#include "metrics.h"
 #include "statefile.h"
 
 #define HOUSEKEEPING_MS 1000
@@ -56,6 +57,7 @@ void gov_stats_latency(struct gov *g, int64_t us, uint64_t n)
 		b++;
 	g->stats.lat[b] += n;
 	g->stats.lat_n += n;
+	g->stats.lat_sum_us += (uint64_t)(us > 0 ? us : 0) * n;
 }
 
 int64_t gov_stats_quantile(const struct gov *g, int permille)
@@ -244,6 +246,9 @@ static void reload(struct gov *g)
 	}
 	if (!same_path(nc->socket, old->socket) || !same_path(nc->user_socket, old->user_socket))
 		gov_log(LOG_WARNING, "reload: a new socket path takes effect only after a restart");
+	if (!same_path(nc->metrics_listen, g->http_addr))
+		gov_log(LOG_WARNING,
+			"reload: a new metrics_listen takes effect only after a restart");
 	nc->has_admin_gid = old->has_admin_gid;
 	nc->admin_gid = old->admin_gid;
 	g->conf = nc;
@@ -359,6 +364,7 @@ int gov_init(struct gov *g, struct ag_conf *conf, const char *conf_path, int for
 	g->foreground = foreground;
 	g->lis[0].fd = g->lis[1].fd = -1;
 	g->start_mono_ms = ag_mono_ms();
+	g->start_wall_ms = ag_wall_ms();
 	g->conf_path = strdup(conf_path);
 	g->base = event_base_new();
 	if (g->conf_path == NULL || g->base == NULL) {
@@ -397,6 +403,8 @@ int gov_init(struct gov *g, struct ag_conf *conf, const char *conf_path, int for
 	rc = gov_listen_start(&g->lis[0]);
 	if (rc == 0 && g->lis[1].fd >= 0)
 		rc = gov_listen_start(&g->lis[1]);
+	if (rc == 0)
+		rc = gov_metrics_listen(g);
 out:
 	if (rc == AG_ERR_NOMEM)
 		gov_log(LOG_ERR, "start-up: out of memory");
@@ -429,6 +437,7 @@ void gov_free(struct gov *g)
 	reap_saver(g, 1);
 	for (i = 0; i < 2; i++)
 		gov_listen_close(&g->lis[i], 1);
+	gov_metrics_close(g);
 	gov_client_close_all(g);
 	gov_client_reap(g);
 	for (i = 0; i < GOV_UID_BUCKETS; i++) {

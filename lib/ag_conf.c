@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include "ag_conf.h"
 #include "ag_err.h"
 
@@ -29,6 +31,7 @@
 #define FILE_PATH_MAX  4095
 #define GROUP_NAME_MAX 255
 #define CONF_MAX_LINES 1000000
+#define LISTEN_MAX     64 /* "127.255.255.255:65535", "[::1]:65535" */
 
 #define C_OPT(sec, k, t, field, lo, hi, def, h)                                                    \
 	{                                                                                          \
@@ -58,6 +61,8 @@
 		.offset = offsetof(struct ag_modargs, field), .defval = def, .flag_value = val,    \
 		.help = h                                                                          \
 	}
+
+static int check_loopback(const char *value, char *why, size_t whylen);
 
 static const struct ag_option table[] = {
     /* [governor] */
@@ -93,6 +98,17 @@ static const struct ag_option table[] = {
 	  "/var/lib/authguard/state", "where state is saved across restarts; empty = off"),
     C_OPT("governor", "state_interval", AG_T_DURATION, state_interval_ms, MS_S, MS_D, "60s",
 	  "how often the state file is written"),
+    {.section = "governor",
+     .key = "metrics_listen",
+     .type = AG_T_STRING,
+     .scope = AG_SCOPE_CONF,
+     .offset = offsetof(struct ag_conf, metrics_listen),
+     .min = 0,
+     .max = LISTEN_MAX,
+     .defval = "",
+     .help = "loopback IP:PORT serving Prometheus metrics at GET /metrics; empty = off",
+     .check = check_loopback,
+     .expect = "127.0.0.0/8 or [::1] with a port, e.g. 127.0.0.1:9377, or empty for off"},
     /* [limits] */
     C_OPT("limits", "pair_free_failures", AG_T_UINT, pair_free_failures, 0, 1000, "3",
 	  "failures of a (user, source) pair before backoff starts"),
@@ -177,6 +193,77 @@ static const struct ag_option table[] = {
 };
 
 #define N_OPTIONS (sizeof(table) / sizeof(table[0]))
+
+/* ---- loopback listening addresses ---------------------------------------- */
+
+int ag_parse_loopback(const char *s, char *host, size_t hostcap, unsigned *port)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *colon, *start, *stop;
+	struct in6_addr a6;
+	struct in_addr a4;
+	int64_t p;
+	int v6;
+
+	if (host != NULL && hostcap > 0)
+		host[0] = '\0';
+	if (port != NULL)
+		*port = 0;
+	if (s == NULL || s[0] == '\0')
+		return AG_ERR_INVAL;
+	v6 = s[0] == '[';
+	if (v6) {
+		start = s + 1;
+		stop = strchr(start, ']');
+		if (stop == NULL || stop[1] != ':')
+			return AG_ERR_INVAL;
+		colon = stop + 1;
+	} else {
+		start = s;
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return AG_ERR_INVAL;
+		stop = colon;
+	}
+	if (stop == start || (size_t)(stop - start) >= sizeof(addr))
+		return AG_ERR_INVAL;
+	memcpy(addr, start, (size_t)(stop - start));
+	addr[stop - start] = '\0';
+	/* Digits only: ag_parse_int alone would take a sign. */
+	if (colon[1] < '0' || colon[1] > '9' || ag_parse_int(colon + 1, 1, 65535, &p) != 0)
+		return AG_ERR_INVAL;
+	if (v6) {
+		if (inet_pton(AF_INET6, addr, &a6) != 1 ||
+		    memcmp(&a6, &in6addr_loopback, sizeof(a6)) != 0)
+			return AG_ERR_INVAL;
+	} else {
+		/* inet_pton takes only the dotted quad, not "127.1" or octal. */
+		if (inet_pton(AF_INET, addr, &a4) != 1 || (ntohl(a4.s_addr) >> 24) != 127)
+			return AG_ERR_INVAL;
+	}
+	if (host != NULL) {
+		if (hostcap <= strlen(addr))
+			return AG_ERR_INVAL;
+		strcpy(host, addr);
+	}
+	if (port != NULL)
+		*port = (unsigned)p;
+	return 0;
+}
+
+/* Empty is off; anything else must be a loopback address and port, so that
+ * the metrics are never served beyond the host by a slip of the pen. */
+static int check_loopback(const char *value, char *why, size_t whylen)
+{
+	char q[AG_QUOTE_BUF];
+
+	if (value == NULL || value[0] == '\0' || ag_parse_loopback(value, NULL, 0, NULL) == 0)
+		return 0;
+	ag_quote_value(q, sizeof(q), value, strlen(value));
+	if (why != NULL && whylen > 0)
+		snprintf(why, whylen, "'%s' is not a loopback address and port", q);
+	return AG_ERR_CONFIG;
+}
 
 static const char *const sections[] = {"governor", "limits", "overload", "lists", "store"};
 
@@ -328,6 +415,13 @@ int ag_conf_set(struct ag_conf *c, const char *section, const char *key, const c
 			fail(err, errlen, "%s%s[%s] %s: unknown key", or_empty(where), sep, qs, qk);
 		return AG_ERR_CONFIG;
 	}
+	/* A value with its own check (metrics_listen) is checked before it is
+	 * stored, so that a refused value changes nothing. */
+	if (o->check != NULL && o->check(value, why, sizeof(why)) != 0) {
+		fail(err, errlen, "%s%s[%s] %s: %s (expected %s)", or_empty(where), sep, qs, qk,
+		     why, o->expect);
+		return AG_ERR_CONFIG;
+	}
 	rc = ag_option_set(o, c, value, why, sizeof(why));
 	if (rc == AG_ERR_CONFIG) {
 		ag_option_describe(o, expect, sizeof(expect));
@@ -342,11 +436,26 @@ int ag_conf_set(struct ag_conf *c, const char *section, const char *key, const c
 int ag_conf_check(const struct ag_conf *c, const char *where, char *err, size_t errlen)
 {
 	const char *w = or_empty(where), *sep = where != NULL ? ": " : "";
+	char why[AG_QUOTE_BUF + 40];
+	size_t i;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (c == NULL)
 		return AG_ERR_INVAL;
+	for (i = 0; i < N_OPTIONS; i++) {
+		const struct ag_option *o = &table[i];
+		const char *v;
+
+		if (o->check == NULL || !(o->scope & AG_SCOPE_CONF) || o->type != AG_T_STRING)
+			continue;
+		v = *(char *const *)(const void *)((const char *)c + o->offset);
+		if (o->check(or_empty(v), why, sizeof(why)) != 0) {
+			fail(err, errlen, "%s%s[%s] %s: %s (expected %s)", w, sep, o->section,
+			     o->key, why, o->expect);
+			return AG_ERR_CONFIG;
+		}
+	}
 	if (c->trusted_reserve_pct + c->clean_reserve_pct >= 100) {
 		fail(err, errlen,
 		     "%s%s[overload] trusted_reserve + clean_reserve must stay below 100%% "

@@ -55,6 +55,11 @@ struct ag_option {
 	const char *words;    /* AG_T_ENUM: "open|closed"; value stored is the index */
 	int flag_value;       /* AG_T_FLAG: value stored */
 	const char *help;     /* one line, used by docs and --help */
+	/* Optional check of a value beyond its type, run by the file loader
+	 * (naming FILE:LINE) and by ag_conf_check; 0 or AG_ERR_CONFIG with
+	 * why filled in. */
+	int (*check)(const char *value, char *why, size_t whylen);
+	const char *expect;   /* with check: what a good value looks like */
 };
 
 enum ag_backend { AG_BACKEND_MEMORY = 0, AG_BACKEND_REDIS = 1 };
@@ -76,6 +81,7 @@ struct ag_conf {
 	int64_t log_burst, log_interval_ms;
 	char *state_file;         /* "" = off */
 	int64_t state_interval_ms;
+	char *metrics_listen;     /* loopback IP:PORT for GET /metrics; "" = off */
 	/* [limits] */
 	int64_t pair_free_failures, backoff_base_ms, backoff_max_ms, failure_window_ms;
 	int64_t source_prefix_v4, source_prefix_v6, agg_prefix_v4, agg_prefix_v6;
@@ -220,6 +226,13 @@ int ag_parse_utc(const char *s, int64_t *out_ms) __attribute__((warn_unused_resu
  * the words). *out is cleared on entry; expires_ms 0 = never. 0 or
  * AG_ERR_INVAL. */
 int ag_parse_list_entry(const char *s, struct ag_list_entry *out)
+	__attribute__((warn_unused_result));
+
+/* A listening address on the loopback only: "A.B.C.D:PORT" with A.B.C.D in
+ * 127.0.0.0/8, or "[::1]:PORT"; PORT 1..65535, decimal. host (hostcap >= 46)
+ * gets the address without brackets, *port the port; either may be NULL.
+ * 0 or AG_ERR_INVAL (anything else, the empty string included). */
+int ag_parse_loopback(const char *s, char *host, size_t hostcap, unsigned *port)
 	__attribute__((warn_unused_result));
 
 /* Formats a duration in ms the way the config takes it: "0s"; "<N>ms" when

@@ -532,6 +532,16 @@ static void cases_for(const struct ag_option *o, struct cases *k)
 		break;
 	case AG_T_STRING:
 	case AG_T_PATH:
+		if (o->check != NULL) { /* metrics_listen: a loopback IP:PORT or empty */
+			add(k->good, &k->ngood, "127.0.0.1:9377");
+			add(k->good, &k->ngood, "[::1]:9377");
+			add(k->good, &k->ngood, "%s", "");
+			add(k->bad, &k->nbad, "0.0.0.0:9377");
+			add(k->bad, &k->nbad, "10.0.0.1:9377");
+			add(k->bad, &k->nbad, "127.0.0.1:0");
+			add(k->bad, &k->nbad, "/tmp/x");
+			break;
+		}
 		add(k->good, &k->ngood, "/tmp/x");
 		add(k->good, &k->ngood, "/%0*d", (int)o->max - 1, 0);
 		if (o->type == AG_T_PATH)

@@ -65,7 +65,7 @@ int main(void)
 			printf("\n.br\n");
 			ag_option_describe(o, buf, sizeof(buf));
 			put("Value: ");
-			put(buf);
+			put(o->check != NULL && o->expect != NULL ? o->expect : buf);
 			if (o->defval != NULL) {
 				put(". Default: ");
 				put(o->defval[0] != '\0' ? o->defval : "(empty)");

@@ -1,0 +1,288 @@
+/* metrics.c - the governor's state in the Prometheus text exposition format
+ * (version 0.0.4), for the "metrics" admin command and, when metrics_listen
+ * is set, for GET /metrics over HTTP on a loopback address.
+ *
+ * Labels only ever carry fixed words (verdicts, rule names, outcomes,
+ * classes, the store's name): never a user name or an address.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "ag_err.h"
+#include "ag_time.h"
+#include "gov.h"
+#include "log.h"
+#include "metrics.h"
+
+#define HTTP_TIMEOUT_S	 5
+#define HTTP_HEADERS_MAX 8192 /* request line and headers of a scrape */
+#define HTTP_BODY_MAX	 1024 /* a GET has none */
+
+struct out {
+	char *buf;
+	size_t cap, len;
+	int full;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len) {
+		o->full = 1;
+		return;
+	}
+	o->len += (size_t)n;
+}
+
+static void head(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{labels} v; labels (may be NULL) is 'key="word"', fixed text only. */
+static void sample(struct out *o, const char *name, const char *labels, uint64_t v)
+{
+	if (labels != NULL)
+		put(o, "%s{%s} %" PRIu64 "\n", name, labels, v);
+	else
+		put(o, "%s %" PRIu64 "\n", name, v);
+}
+
+static void sample_i64(struct out *o, const char *name, const char *labels, int64_t v)
+{
+	sample(o, name, labels, v > 0 ? (uint64_t)v : 0);
+}
+
+/* A count of us (or ms with scale 1000) as exact decimal seconds. */
+static void fmt_seconds(char *b, size_t cap, uint64_t n, uint64_t per_s, int digits)
+{
+	uint64_t whole = n / per_s, frac = n % per_s;
+	size_t len;
+
+	if (frac == 0) {
+		snprintf(b, cap, "%" PRIu64, whole);
+		return;
+	}
+	snprintf(b, cap, "%" PRIu64 ".%0*" PRIu64, whole, digits, frac);
+	len = strlen(b);
+	while (len > 0 && b[len - 1] == '0')
+		b[--len] = '\0';
+}
+
+static void counters(struct out *o, const struct gov *g)
+{
+	static const char *const outcomes[] = {
+	    [AG_OUT_SUCCESS] = "success",
+	    [AG_OUT_FAIL] = "fail",
+	    [AG_OUT_UNAVAIL] = "unavail",
+	    [AG_OUT_PASS] = "pass",
+	};
+	const struct gov_stats *st = &g->stats;
+	uint64_t denied = 0;
+	char lab[64];
+	int i;
+
+	for (i = 0; i < GOV_RULE_COUNT; i++)
+		denied += st->denied[i];
+	head(o, "authguard_decisions_total", "counter", "Final verdicts given to DECIDE requests.");
+	sample(o, "authguard_decisions_total", "verdict=\"allow\"", st->allowed);
+	sample(o, "authguard_decisions_total", "verdict=\"deny\"", denied);
+	sample(o, "authguard_decisions_total", "verdict=\"shed\"", st->shed);
+
+	head(o, "authguard_denials_total", "counter", "Denials by the rule that denied.");
+	for (i = 0; i < GOV_RULE_COUNT; i++) {
+		snprintf(lab, sizeof(lab), "rule=\"%s\"", gov_rule_name(i));
+		sample(o, "authguard_denials_total", lab, st->denied[i]);
+	}
+
+	head(o, "authguard_reports_total", "counter",
+	     "Outcomes reported by the PAM module; abandon: released without a report.");
+	for (i = AG_OUT_SUCCESS; i <= AG_OUT_PASS; i++) {
+		snprintf(lab, sizeof(lab), "outcome=\"%s\"", outcomes[i]);
+		sample(o, "authguard_reports_total", lab, st->reports[i]);
+	}
+	sample(o, "authguard_reports_total", "outcome=\"abandon\"", st->abandoned);
+
+	head(o, "authguard_protocol_errors_total", "counter",
+	     "Requests refused as malformed or out of place.");
+	sample(o, "authguard_protocol_errors_total", NULL, st->proto_errors);
+	head(o, "authguard_clients_refused_total", "counter",
+	     "Connections refused at max_clients.");
+	sample(o, "authguard_clients_refused_total", NULL, st->refused);
+	head(o, "authguard_log_dropped_total", "counter", "Log lines dropped by the log budget.");
+	sample(o, "authguard_log_dropped_total", NULL, gov_log_dropped());
+}
+
+static void gauges(struct out *o, const struct gov *g)
+{
+	const char *store =
+	    g->store.ops != NULL && g->store.ops->name != NULL ? g->store.ops->name : "unknown";
+	int64_t tracked = 0, trusted = 0;
+	char lab[64], secs[32];
+
+	if (g->store.ops != NULL && g->store.ops->counts != NULL)
+		g->store.ops->counts(g->store.ctx, &tracked, &trusted);
+	head(o, "authguard_inflight", "gauge", "Admissions holding a slot of max_inflight.");
+	sample_i64(o, "authguard_inflight", NULL, g->admit.inflight);
+	head(o, "authguard_inflight_limit", "gauge", "Slots of max_inflight.");
+	sample_i64(o, "authguard_inflight_limit", NULL, g->admit.limit);
+	head(o, "authguard_queued", "gauge", "Attempts waiting for a slot, by class.");
+	sample_i64(o, "authguard_queued", "class=\"trusted\"", g->admit.q[AG_CLASS_TRUSTED].len);
+	sample_i64(o, "authguard_queued", "class=\"clean\"", g->admit.q[AG_CLASS_CLEAN].len);
+	sample_i64(o, "authguard_queued", "class=\"failing\"", g->admit.q[AG_CLASS_DIRTY].len);
+	head(o, "authguard_clients", "gauge", "Open client connections.");
+	sample_i64(o, "authguard_clients", NULL, g->nclients);
+	head(o, "authguard_tracked_entries", "gauge", "Pairs, sources and users the store tracks.");
+	sample_i64(o, "authguard_tracked_entries", NULL, tracked);
+	head(o, "authguard_trusted_pairs", "gauge", "Trusted (user, source) pairs kept.");
+	sample_i64(o, "authguard_trusted_pairs", NULL, trusted);
+	head(o, "authguard_store_up", "gauge", "1 when the store answers.");
+	/* The store's name is one of ours ("memory"), never a peer's text. */
+	snprintf(lab, sizeof(lab), "store=\"%s\"", store);
+	sample(o, "authguard_store_up", lab, 1);
+	head(o, "authguard_up", "gauge", "1 while the governor runs.");
+	sample(o, "authguard_up", NULL, 1);
+	head(o, "authguard_start_time_seconds", "gauge",
+	     "Start of the governor, seconds since the epoch.");
+	fmt_seconds(secs, sizeof(secs), (uint64_t)(g->start_wall_ms > 0 ? g->start_wall_ms : 0),
+		    1000, 3);
+	put(o, "authguard_start_time_seconds %s\n", secs);
+}
+
+/* Bucket b of the histogram holds latencies below 2^(b+1) us; the last one
+ * has no upper bound and shows only in +Inf. */
+static void histogram(struct out *o, const struct gov *g)
+{
+	const char *name = "authguard_decision_seconds";
+	const struct gov_stats *st = &g->stats;
+	uint64_t cum = 0;
+	char le[32];
+	int b;
+
+	head(o, name, "histogram", "DECIDE receipt to final verdict.");
+	for (b = 0; b < GOV_LAT_BUCKETS - 1; b++) {
+		cum += st->lat[b];
+		fmt_seconds(le, sizeof(le), (uint64_t)2 << b, 1000000, 6);
+		put(o, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, le, cum);
+	}
+	put(o, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, st->lat_n);
+	fmt_seconds(le, sizeof(le), st->lat_sum_us, 1000000, 6);
+	put(o, "%s_sum %s\n", name, le);
+	put(o, "%s_count %" PRIu64 "\n", name, st->lat_n);
+}
+
+int gov_metrics_render(const struct gov *g, char *buf, size_t cap, size_t *len)
+{
+	struct out o = {.buf = buf, .cap = cap};
+
+	if (len != NULL)
+		*len = 0;
+	if (g == NULL || buf == NULL || cap == 0 || len == NULL)
+		return AG_ERR_INVAL;
+	buf[0] = '\0';
+	counters(&o, g);
+	gauges(&o, g);
+	histogram(&o, g);
+	if (o.full) {
+		/* Keep whole lines only. */
+		while (o.len > 0 && buf[o.len - 1] != '\n')
+			o.len--;
+		buf[o.len] = '\0';
+		*len = o.len;
+		return AG_ERR_TOOBIG;
+	}
+	*len = o.len;
+	return 0;
+}
+
+/* ---- HTTP ---- */
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+	static char text[GOV_METRICS_MAX]; /* single-threaded loop */
+	const struct gov *g = arg;
+	size_t len = 0;
+
+	if (gov_metrics_render(g, text, sizeof(text), &len) < 0) {
+		gov_log(LOG_ERR, "metrics: exposition larger than %d bytes", GOV_METRICS_MAX);
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	if (evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			      "text/plain; version=0.0.4; charset=utf-8") != 0 ||
+	    evbuffer_add(evhttp_request_get_output_buffer(req), text, len) != 0) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+static void on_other(struct evhttp_request *req, void *arg)
+{
+	evhttp_send_error(req, HTTP_NOTFOUND, NULL);
+}
+
+int gov_metrics_listen(struct gov *g)
+{
+	const char *spec = g->conf->metrics_listen;
+	char host[INET6_ADDRSTRLEN];
+	unsigned port = 0;
+	int e;
+
+	if (spec == NULL || spec[0] == '\0')
+		return 0;
+	/* The config loader checked it; a conf built otherwise is checked here. */
+	if (ag_parse_loopback(spec, host, sizeof(host), &port) < 0) {
+		gov_log(LOG_ERR, "metrics_listen must be a loopback address and port");
+		return AG_ERR_CONFIG;
+	}
+	g->http = evhttp_new(g->base);
+	g->http_addr = strdup(spec);
+	if (g->http == NULL || g->http_addr == NULL)
+		return AG_ERR_NOMEM;
+	evhttp_set_max_headers_size(g->http, HTTP_HEADERS_MAX);
+	evhttp_set_max_body_size(g->http, HTTP_BODY_MAX);
+	evhttp_set_timeout(g->http, HTTP_TIMEOUT_S);
+	evhttp_set_allowed_methods(g->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	if (evhttp_set_cb(g->http, "/metrics", on_metrics, g) != 0)
+		return AG_ERR_NOMEM;
+	evhttp_set_gencb(g->http, on_other, g);
+	errno = 0;
+	if (evhttp_bind_socket_with_handle(g->http, host, (ev_uint16_t)port) == NULL) {
+		e = errno;
+		gov_log(LOG_ERR, "cannot serve metrics on %s: %s", spec,
+			e != 0 ? strerror(e) : "bind failed");
+		return AG_ERR_SYS;
+	}
+	gov_log(LOG_NOTICE, "metrics at http://%s/metrics", spec);
+	return 0;
+}
+
+void gov_metrics_close(struct gov *g)
+{
+	if (g == NULL)
+		return;
+	if (g->http != NULL)
+		evhttp_free(g->http);
+	g->http = NULL;
+	free(g->http_addr);
+	g->http_addr = NULL;
+}

@@ -67,4 +67,7 @@ echo "== authguardctl explain alice 192.0.2.10"
 ctl explain alice 192.0.2.10
 echo
 echo "== the governor's log (past 20 denials in 10 s, one summary per rule)"
-tail -n 6 "$d/governor.log"
+kill "$gov" && wait "$gov" 2>/dev/null
+gov=""
+grep -v '^authguard-governor: denied ' "$d/governor.log" | tail -n 6
+echo "   ($(grep -c '^authguard-governor: denied ' "$d/governor.log") denials logged one per line, the rest summarised)"

@@ -22,6 +22,7 @@
 #include "ag_time.h"
 #include "ag_wire.h"
 #include "lint.h"
+#include "watch.h"
 
 #define PROG	   "authguardctl"
 #define TIMEOUT_MS 2000
@@ -94,6 +95,22 @@ static void usage(FILE *f)
 	    "  reset source ADDR       forget what is held against ADDR\n"
 	    "  reset pair USER ADDR    forget the failures of USER from ADDR\n"
 	    "  reset all               forget all failures and holds\n"
+	    "  show user USER          what is stored for USER (failures, cap, trusted sources)\n"
+	    "  show source ADDR        what is stored for ADDR\n"
+	    "  show pair USER ADDR     what is stored for USER from ADDR\n"
+	    "  allow CIDR [--ttl D] [--comment TEXT]\n"
+	    "                          add CIDR to the allow list (D: 30m, 1h, 7d; none: never\n"
+	    "                          expires)\n"
+	    "  deny CIDR [--ttl D] [--comment TEXT]\n"
+	    "                          add CIDR to the deny list\n"
+	    "  unlist CIDR             remove CIDR from both lists\n"
+	    "  lists                   the allow and deny entries\n"
+	    "  reload                  read the configuration again, as on SIGHUP\n"
+	    "  top [N] [--by denials|failures]\n"
+	    "                          the N (default 10) sources and users with the most\n"
+	    "                          denials (or failures) since start or reset all\n"
+	    "  watch [--interval MS] [--count N]\n"
+	    "                          a live view of the governor (q quits)\n"
 	    "  lint [FILE...]          check PAM service files (default: those in /etc/pam.d\n"
 	    "                          that mention pam_authguard); exit 1 on any problem\n"
 	    "\n"
@@ -101,6 +118,9 @@ static void usage(FILE *f)
 	    "  -s, --socket SOCKET     the governor's privileged socket (default " AG_DEFAULT_SOCKET
 	    ")\n"
 	    "      --json              print one JSON object\n"
+	    "      --ttl D             allow/deny: the entry expires after D (units required)\n"
+	    "      --comment TEXT      allow/deny: a note kept with the entry (< 128 bytes)\n"
+	    "      --by KEY            top: sort by denials (default) or failures\n"
 	    "  -h, --help              show this help\n"
 	    "\n"
 	    "Exit status: 0 ok, 1 refused or not found (lint: a problem found), 2 usage,\n"
@@ -122,11 +142,18 @@ static int usage_error(const char *fmt, ...)
 
 /* ---- the command line --------------------------------------------------- */
 
+/* allow/deny and top options, taken wherever they stand on the command line. */
+struct list_opts {
+	const char *ttl;     /* NULL: never expires */
+	const char *comment; /* NULL: none */
+	const char *by;	     /* top: "denials" or "failures"; NULL: denials */
+};
+
 /* Checks the words after the options against the grammar. */
-static int check_command(int argc, char **argv)
+static int check_command(int argc, char **argv, const struct list_opts *lo)
 {
 	const char *cmd;
-	int i;
+	int i, is_list;
 
 	if (argc == 0)
 		return usage_error("no command given");
@@ -138,7 +165,23 @@ static int check_command(int argc, char **argv)
 					   AG_NAME_MAX);
 	}
 	cmd = argv[0];
-	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "metrics") == 0) {
+	is_list = strcmp(cmd, "allow") == 0 || strcmp(cmd, "deny") == 0;
+	if (!is_list && (lo->ttl != NULL || lo->comment != NULL))
+		return usage_error("--ttl and --comment go with allow and deny only");
+	if (strcmp(cmd, "top") != 0 && lo->by != NULL)
+		return usage_error("--by goes with top only");
+	if (strcmp(cmd, "top") == 0) {
+		int64_t n;
+
+		if (argc > 2 || (argc == 2 && ag_parse_int(argv[1], 1, 100, &n) != 0))
+			return usage_error("usage: top [N] [--by denials|failures] (N: 1 to 100)");
+		if (lo->by != NULL && strcmp(lo->by, "denials") != 0 &&
+		    strcmp(lo->by, "failures") != 0)
+			return usage_error("--by takes denials or failures");
+		return 0;
+	}
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "metrics") == 0 ||
+	    strcmp(cmd, "lists") == 0 || strcmp(cmd, "reload") == 0) {
 		if (argc != 1)
 			return usage_error("%s takes no arguments", cmd);
 		return 0;
@@ -147,6 +190,26 @@ static int check_command(int argc, char **argv)
 		if (argc != 3)
 			return usage_error("usage: explain USER ADDR");
 		return 0;
+	}
+	if (is_list) {
+		if (argc != 2)
+			return usage_error("usage: %s CIDR [--ttl D] [--comment TEXT]", cmd);
+		if (lo->comment != NULL && strlen(lo->comment) >= 128)
+			return usage_error("the comment is longer than 127 bytes");
+		return 0;
+	}
+	if (strcmp(cmd, "unlist") == 0) {
+		if (argc != 2)
+			return usage_error("usage: unlist CIDR");
+		return 0;
+	}
+	if (strcmp(cmd, "show") == 0) {
+		if (argc == 3 && (strcmp(argv[1], "user") == 0 || strcmp(argv[1], "source") == 0))
+			return 0;
+		if (argc == 4 && strcmp(argv[1], "pair") == 0)
+			return 0;
+		return usage_error(
+		    "usage: show user USER | show source ADDR | show pair USER ADDR");
 	}
 	if (strcmp(cmd, "reset") != 0)
 		return usage_error("unknown command '%s'", cmd);
@@ -162,6 +225,28 @@ static int check_command(int argc, char **argv)
 		return 0;
 	return usage_error("usage: reset user USER | reset source ADDR | reset pair USER ADDR | "
 			   "reset all");
+}
+
+/* The ADMIN words for allow/deny: CMD CIDR TTL_MS [COMMENT]. ttl_buf holds
+ * the ttl in ms as decimal. 0 or EXIT_USAGE. */
+static int list_words(char **argv, const struct list_opts *lo, char *ttl_buf, size_t cap,
+		      char **words, int *nwords)
+{
+	int64_t ms = 0;
+
+	if (lo->ttl != NULL &&
+	    ag_parse_duration(lo->ttl, 0, 1, 10LL * 366 * 24 * 3600 * 1000, &ms) != 0)
+		return usage_error("--ttl '%s': a duration with units (30s, 15m, 1h, 7d), up to "
+				   "ten years",
+				   lo->ttl);
+	snprintf(ttl_buf, cap, "%lld", (long long)ms);
+	words[0] = argv[0];
+	words[1] = argv[1];
+	words[2] = ttl_buf;
+	*nwords = 3;
+	if (lo->comment != NULL)
+		words[(*nwords)++] = (char *)lo->comment;
+	return 0;
 }
 
 /* ---- lint: no governor involved ------------------------------------------ */
@@ -729,14 +814,22 @@ int main(int argc, char **argv)
 	    {"socket", required_argument, NULL, 's'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"ttl", required_argument, NULL, 't'},
+	    {"comment", required_argument, NULL, 'C'},
+	    {"by", required_argument, NULL, 'b'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = AG_DEFAULT_SOCKET;
 	struct reply rp;
 	struct recs rs = {NULL, 0};
-	int json = 0;
+	struct list_opts lo = {NULL, NULL, NULL};
+	char ttl_buf[32], *words[AG_ADMIN_ARGS + 1];
+	int json = 0, nwords = 0;
 	int opt, rc, ret;
 
+	/* watch has options of its own: it parses the whole line (ctl/watch.c). */
+	if (watch_requested(argc, argv))
+		return watch_main(argc, argv, unreachable);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -745,6 +838,15 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 't':
+			lo.ttl = optarg;
+			break;
+		case 'C':
+			lo.comment = optarg;
+			break;
+		case 'b':
+			lo.by = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -761,11 +863,23 @@ int main(int argc, char **argv)
 		return usage_error("the socket path is empty or too long");
 	if (optind < argc && strcmp(argv[optind], "lint") == 0)
 		return lint_command(argc - optind - 1, argv + optind + 1);
-	ret = check_command(argc - optind, argv + optind);
+	ret = check_command(argc - optind, argv + optind, &lo);
 	if (ret != 0)
 		return ret;
-
-	rc = exchange(path, argc - optind, argv + optind, &rp);
+	if (strcmp(argv[optind], "allow") == 0 || strcmp(argv[optind], "deny") == 0) {
+		ret = list_words(argv + optind, &lo, ttl_buf, sizeof(ttl_buf), words, &nwords);
+		if (ret != 0)
+			return ret;
+		rc = exchange(path, nwords, words, &rp);
+	} else if (lo.by != NULL) {
+		/* top [N] --by X: ADMIN top N X. */
+		words[0] = argv[optind];
+		words[1] = optind + 1 < argc ? argv[optind + 1] : (char *)"10";
+		words[2] = (char *)lo.by;
+		rc = exchange(path, 3, words, &rp);
+	} else {
+		rc = exchange(path, argc - optind, argv + optind, &rp);
+	}
 	if (rc != 0) {
 		ret = unreachable(path, rc);
 		goto out;

@@ -1,5 +1,5 @@
 /* admin.c - ADMIN requests on the privileged socket: status, metrics,
- * explain, reset.
+ * explain, reset, show, allow/deny/unlist/lists, reload, top.
  *
  * Replies are logfmt records ("kind=NAME key=value ...\n", values escaped)
  * in REPLY frames; a record is never split across frames, and every frame
@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ag_err.h"
@@ -237,36 +238,44 @@ static void list_steps(struct gov *g, struct reply *r, const struct gov_norm *n,
 	}
 }
 
-/* The store's description, one "kind=state" record per line (a leading
- * "kind=X" of the store's becomes "scope=X"), with anything that could break
- * a record replaced. */
-static void put_state(struct gov *g, struct reply *r, const struct gov_norm *n)
+/* The store's description of user, source and agg (any may be NULL), one
+ * "kind=state" record per line (a leading "kind=X" of the store's becomes
+ * "scope=X"), with anything that could break a record replaced. Returns 1
+ * when the store holds something for them (a stored entry or trust), 0 when
+ * not, or an AG_ERR_* code (then an error record was written). */
+static int put_state(struct gov *g, struct reply *r, const char *user, const char *source,
+		     const char *agg)
 {
 	char desc[DESCRIBE_MAX], *line, *save = NULL, *p;
-	int rc;
+	int rc, found = 0;
 
 	desc[0] = '\0';
 	if (g->store.ops->describe == NULL)
-		return;
-	rc = g->store.ops->describe(g->store.ctx, n->user, n->src.key, n->src.agg, ag_wall_ms(),
-				    desc, sizeof(desc));
+		return AG_ERR_INVAL;
+	rc = g->store.ops->describe(g->store.ctx, user, source, agg, ag_wall_ms(), desc,
+				    sizeof(desc));
 	if (rc < 0) {
 		put(r, "kind=state");
 		put_str(r, "error", ag_strerror(rc));
 		put(r, "\n");
-		return;
+		return rc;
 	}
 	desc[sizeof(desc) - 1] = '\0';
 	for (line = strtok_r(desc, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		for (p = line; *p != '\0'; p++)
 			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 				*p = '?';
+		if (strstr(line, " stored=yes") != NULL || strstr(line, " trusted=1") != NULL ||
+		    (strstr(line, " trusted_sources=") != NULL &&
+		     strstr(line, " trusted_sources=0") == NULL))
+			found = 1;
 		/* The store may name its own record kind: keep one "kind" key. */
 		if (strncmp(line, "kind=", 5) == 0)
 			put(r, "kind=state scope=%s\n", line + 5);
 		else if (line[0] != '\0')
 			put(r, "kind=state %s\n", line);
 	}
+	return found;
 }
 
 /* Normalises an admin-given attempt as a DECIDE would. src (may be NULL) is
@@ -357,7 +366,7 @@ static void do_explain(struct gov *g, struct gov_client *c, const char *user, co
 	put(&out, " class=%s trusted=%s slot_free=%s\n", ag_class_name(d.klass),
 	    d.trusted ? "yes" : "no", free_slot ? "yes" : "no");
 	put(&out, "%s", steps.buf);
-	put_state(g, &out, &n);
+	(void)put_state(g, &out, n.user, n.src.key, n.src.agg);
 	send_reply(c, &out);
 }
 
@@ -405,6 +414,10 @@ static void do_reset(struct gov *g, struct gov_client *c, int nargs, char args[]
 	if (scope == GOV_RESET_SOURCE || scope == GOV_RESET_PAIR)
 		source = n.src.key;
 	rc = g->store.ops->reset(g->store.ctx, scope, user, source);
+	if (scope == GOV_RESET_ALL) {
+		gov_top_clear(&g->top_src);
+		gov_top_clear(&g->top_user);
+	}
 	ag_escape(eu, sizeof(eu), user != NULL ? user : "-", strlen(user != NULL ? user : "-"));
 	ag_escape(es, sizeof(es), source != NULL ? source : "-",
 		  strlen(source != NULL ? source : "-"));
@@ -423,6 +436,302 @@ static void do_reset(struct gov *g, struct gov_client *c, int nargs, char args[]
 	if (source != NULL)
 		put_str(&r, "source", source);
 	put(&r, " cleared=yes\n");
+	send_reply(c, &r);
+}
+
+/* ---- show ---- */
+
+static void do_show(struct gov *g, struct gov_client *c, int nargs, char args[][AG_NAME_MAX + 1])
+{
+	static struct reply r;
+	const char *what = nargs > 0 ? args[0] : "";
+	const char *user = NULL, *source = NULL, *agg = NULL;
+	char esc[96], text[200];
+	struct gov_norm n;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	if (strcmp(what, "user") == 0 && nargs == 2) {
+		what = "user";
+		rc = admin_norm(g, args[1], NULL, &n);
+	} else if (strcmp(what, "source") == 0 && nargs == 2) {
+		what = "source";
+		rc = admin_norm(g, "-", args[1], &n);
+	} else if (strcmp(what, "pair") == 0 && nargs == 3) {
+		what = "pair";
+		rc = admin_norm(g, args[1], args[2], &n);
+	} else {
+		gov_client_error(c, AG_ERR_INVAL,
+				 "usage: show user NAME | source ADDR | pair NAME ADDR");
+		return;
+	}
+	if (rc < 0) {
+		gov_client_error(c, AG_ERR_INVAL, "show: invalid user or address");
+		return;
+	}
+	if (strcmp(what, "source") != 0)
+		user = n.user;
+	if (strcmp(what, "user") != 0) {
+		source = n.src.key;
+		agg = n.src.agg[0] != '\0' ? n.src.agg : NULL;
+	}
+	rc = put_state(g, &r, user, source, agg);
+	if (rc < 0) {
+		gov_client_error(c, rc, "show: the store could not describe it");
+		return;
+	}
+	if (rc == 0) {
+		ag_escape(esc, sizeof(esc), args[nargs - 1], strlen(args[nargs - 1]));
+		snprintf(text, sizeof(text), "nothing stored for %s %s", what, esc);
+		gov_client_error(c, AG_ERR_NOTFOUND, text);
+		return;
+	}
+	send_reply(c, &r);
+}
+
+/* ---- lists ---- */
+
+#define TTL_MAX_MS     (10LL * 366 * 24 * 3600 * 1000) /* ten years */
+#define LISTS_TEXT_MAX (32 * AG_TEXT_MAX)	       /* what a client's buffers take at once */
+
+static const char *list_name(int kind)
+{
+	return kind == GOV_LIST_DENY ? "deny" : "allow";
+}
+
+/* One "kind=entry ..." record for e at wall time now. */
+static void put_entry(struct reply *r, const struct gov_list_entry *e, int64_t now)
+{
+	char cidr[64];
+
+	if (ag_cidr_format(&e->cidr, cidr, sizeof(cidr)) < 0)
+		strcpy(cidr, "?");
+	put(r, "kind=entry list=%s cidr=%s", list_name(e->kind), cidr);
+	if (e->expires_ms == 0)
+		put(r, " expires_in_ms=never");
+	else
+		put_i64(r, "expires_in_ms", e->expires_ms > now ? e->expires_ms - now : 0);
+	put(r, " origin=%s", e->origin == GOV_ORIGIN_CONF ? "conf" : "runtime");
+	put_str(r, "comment", e->comment);
+	put(r, "\n");
+}
+
+/* allow|deny CIDR TTL_MS [COMMENT] */
+static void do_list_add(struct gov *g, struct gov_client *c, int kind, int nargs,
+			char args[][AG_NAME_MAX + 1])
+{
+	static struct reply r;
+	struct gov_list_entry e;
+	char esc[2 * GOV_LIST_COMMENT_MAX], text[200];
+	int64_t ttl, now = ag_wall_ms();
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	memset(&e, 0, sizeof(e));
+	if (nargs < 2 || nargs > 3) {
+		snprintf(text, sizeof(text), "usage: %s CIDR TTL_MS [COMMENT]", list_name(kind));
+		gov_client_error(c, AG_ERR_INVAL, text);
+		return;
+	}
+	if (ag_cidr_parse(args[0], &e.cidr) < 0) {
+		gov_client_error(c, AG_ERR_INVAL, "invalid CIDR");
+		return;
+	}
+	if (ag_parse_int(args[1], 0, TTL_MAX_MS, &ttl) < 0) {
+		gov_client_error(c, AG_ERR_INVAL, "invalid ttl: milliseconds, 0 to ten years");
+		return;
+	}
+	if (nargs == 3 && strlen(args[2]) >= sizeof(e.comment)) {
+		snprintf(text, sizeof(text), "comment longer than %d bytes",
+			 GOV_LIST_COMMENT_MAX - 1);
+		gov_client_error(c, AG_ERR_INVAL, text);
+		return;
+	}
+	e.kind = kind;
+	e.origin = GOV_ORIGIN_RUNTIME;
+	e.expires_ms = ttl > 0 ? now + ttl : 0;
+	if (nargs == 3)
+		strcpy(e.comment, args[2]);
+	rc = gov_lists_add(g->lists, kind, &e.cidr, e.expires_ms, nargs == 3 ? args[2] : NULL);
+	ag_escape(esc, sizeof(esc), e.comment, strlen(e.comment));
+	if (ag_cidr_format(&e.cidr, text, sizeof(text)) < 0)
+		strcpy(text, "?");
+	gov_log(LOG_NOTICE, "admin %s %s ttl_ms=%" PRId64 " comment=%s by uid %ld pid %ld: %s",
+		list_name(kind), text, ttl, esc, (long)c->peer.uid, (long)c->peer.pid,
+		rc == 0 ? "added" : ag_strerror(rc));
+	if (rc < 0) {
+		snprintf(text, sizeof(text), "%s: %s", list_name(kind),
+			 rc == AG_ERR_FULL ? "the lists are full" : ag_strerror(rc));
+		gov_client_error(c, rc, text);
+		return;
+	}
+	put_entry(&r, &e, now);
+	send_reply(c, &r);
+}
+
+static void do_unlist(struct gov *g, struct gov_client *c, const char *arg)
+{
+	static struct reply r;
+	struct ag_cidr cidr;
+	char text[200], cs[64];
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	if (ag_cidr_parse(arg, &cidr) < 0 || ag_cidr_format(&cidr, cs, sizeof(cs)) < 0) {
+		gov_client_error(c, AG_ERR_INVAL, "invalid CIDR");
+		return;
+	}
+	rc = gov_lists_remove(g->lists, &cidr);
+	gov_log(LOG_NOTICE, "admin unlist %s by uid %ld pid %ld: %s", cs, (long)c->peer.uid,
+		(long)c->peer.pid, rc == 0 ? "removed" : ag_strerror(rc));
+	if (rc < 0) {
+		snprintf(text, sizeof(text), "%s %s",
+			 rc == AG_ERR_NOTFOUND ? "no list entry for" : ag_strerror(rc), cs);
+		gov_client_error(c, rc, text);
+		return;
+	}
+	put(&r, "kind=unlist cidr=%s removed=yes\n", cs);
+	send_reply(c, &r);
+}
+
+struct lists_out {
+	char *text;
+	size_t len, cap;
+	int64_t now, total, shown;
+};
+
+static int list_one(const struct gov_list_entry *e, void *arg)
+{
+	static struct reply line;
+	struct lists_out *o = arg;
+
+	memset(&line, 0, sizeof(line));
+	put_entry(&line, e, o->now);
+	o->total++;
+	if (!line.full && o->len + line.len <= o->cap) {
+		memcpy(o->text + o->len, line.buf, line.len);
+		o->len += line.len;
+		o->shown++;
+	}
+	return 0;
+}
+
+static void do_lists(struct gov *g, struct gov_client *c)
+{
+	struct lists_out o = {NULL, 0, LISTS_TEXT_MAX, ag_wall_ms(), 0, 0};
+	int n;
+
+	o.text = malloc(LISTS_TEXT_MAX + 128);
+	if (o.text == NULL) {
+		gov_client_error(c, AG_ERR_NOMEM, "lists: out of memory");
+		return;
+	}
+	(void)gov_lists_each(g->lists, o.now, list_one, &o);
+	/* Room for the summary was kept past cap. */
+	n = snprintf(o.text + o.len, 128,
+		     "kind=lists entries=%" PRId64 " shown=%" PRId64 " truncated=%s\n", o.total,
+		     o.shown, o.shown < o.total ? "yes" : "no");
+	if (n > 0 && n < 128)
+		o.len += (size_t)n;
+	send_text(c, o.text, o.len);
+	free(o.text);
+}
+
+/* ---- reload ---- */
+
+static void do_reload(struct gov *g, struct gov_client *c)
+{
+	static struct reply r;
+	char err[AG_ERRBUF], text[AG_ERRBUF + 16];
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	gov_log(LOG_NOTICE, "admin reload by uid %ld pid %ld", (long)c->peer.uid,
+		(long)c->peer.pid);
+	rc = gov_reload(g, err, sizeof(err));
+	if (rc < 0) {
+		snprintf(text, sizeof(text), "reload: %s", err);
+		gov_client_error(c, AG_ERR_CONFIG, text);
+		return;
+	}
+	put(&r, "kind=reload taken=yes\n");
+	send_reply(c, &r);
+}
+
+/* ---- top ---- */
+
+#define TOP_DEFAULT 10
+#define TOP_MAX	    100
+
+struct top_pick {
+	const struct gov_top_row *row;
+	int user; /* 1: from the users' table */
+};
+
+static int top_by_failures; /* the sort key of the current do_top: single-threaded */
+
+static int top_cmp(const void *a, const void *b)
+{
+	const struct gov_top_row *x = ((const struct top_pick *)a)->row;
+	const struct gov_top_row *y = ((const struct top_pick *)b)->row;
+	uint64_t kx = top_by_failures ? x->failures : x->denials;
+	uint64_t ky = top_by_failures ? y->failures : y->denials;
+	uint64_t ox = top_by_failures ? x->denials : x->failures;
+	uint64_t oy = top_by_failures ? y->denials : y->failures;
+
+	if (kx != ky)
+		return kx > ky ? -1 : 1;
+	if (ox != oy)
+		return ox > oy ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* A user is held under a user_cap hold; a source by an unexpired deny entry. */
+static int top_held(struct gov *g, const struct top_pick *p)
+{
+	char desc[DESCRIBE_MAX];
+	struct ag_cidr cidr;
+
+	if (p->user) {
+		if (g->store.ops->describe == NULL ||
+		    g->store.ops->describe(g->store.ctx, p->row->name, NULL, NULL, ag_wall_ms(),
+					   desc, sizeof(desc)) < 0)
+			return 0;
+		desc[sizeof(desc) - 1] = '\0';
+		return strstr(desc, " cap_until_in=") != NULL;
+	}
+	return ag_cidr_parse(p->row->name, &cidr) == 0 &&
+	       gov_lists_match(g->lists, &cidr.addr, ag_wall_ms(), NULL) == GOV_LIST_DENY;
+}
+
+/* top [N [denials|failures]] */
+static void do_top(struct gov *g, struct gov_client *c, int nargs, char args[][AG_NAME_MAX + 1])
+{
+	static struct top_pick picks[2 * GOV_TOP_SLOTS];
+	static struct reply r;
+	int64_t want = TOP_DEFAULT;
+	size_t n = 0, i;
+	int j;
+
+	memset(&r, 0, sizeof(r));
+	if (nargs > 2 || (nargs >= 1 && ag_parse_int(args[0], 1, TOP_MAX, &want) < 0) ||
+	    (nargs == 2 && strcmp(args[1], "denials") != 0 && strcmp(args[1], "failures") != 0)) {
+		gov_client_error(c, AG_ERR_INVAL, "usage: top [N (1-100) [denials|failures]]");
+		return;
+	}
+	top_by_failures = nargs == 2 && strcmp(args[1], "failures") == 0;
+	for (j = 0; j < g->top_src.n; j++)
+		picks[n++] = (struct top_pick){&g->top_src.rows[j], 0};
+	for (j = 0; j < g->top_user.n; j++)
+		picks[n++] = (struct top_pick){&g->top_user.rows[j], 1};
+	qsort(picks, n, sizeof(picks[0]), top_cmp);
+	for (i = 0; i < n && i < (size_t)want; i++) {
+		put(&r, "kind=offender scope=%s", picks[i].user ? "user" : "source");
+		put_str(&r, "name", picks[i].row->name);
+		put_u64(&r, "denials", picks[i].row->denials);
+		put_u64(&r, "failures", picks[i].row->failures);
+		put(&r, " held=%s\n", top_held(g, &picks[i]) ? "yes" : "no");
+	}
 	send_reply(c, &r);
 }
 
@@ -484,11 +793,34 @@ int gov_admin_handle(struct gov *g, struct gov_client *c, const struct ag_msg *m
 	} else if (strcmp(cmd, "reset") == 0) {
 		if (may_change(g, c, cmd))
 			do_reset(g, c, nargs, args);
+	} else if (strcmp(cmd, "show") == 0) {
+		if (may_change(g, c, cmd))
+			do_show(g, c, nargs, args);
+	} else if (strcmp(cmd, "allow") == 0 || strcmp(cmd, "deny") == 0) {
+		if (may_change(g, c, cmd))
+			do_list_add(g, c, cmd[0] == 'a' ? GOV_LIST_ALLOW : GOV_LIST_DENY, nargs,
+				    args);
+	} else if (strcmp(cmd, "unlist") == 0) {
+		if (nargs != 1)
+			gov_client_error(c, AG_ERR_INVAL, "usage: unlist CIDR");
+		else if (may_change(g, c, cmd))
+			do_unlist(g, c, args[0]);
+	} else if (strcmp(cmd, "lists") == 0 && nargs == 0) {
+		if (may_change(g, c, cmd))
+			do_lists(g, c);
+	} else if (strcmp(cmd, "top") == 0) {
+		if (may_change(g, c, cmd))
+			do_top(g, c, nargs, args);
+	} else if (strcmp(cmd, "reload") == 0 && nargs == 0) {
+		if (may_change(g, c, cmd))
+			do_reload(g, c);
 	} else {
-		char esc[64], text[128];
+		char esc[64], text[200];
 
 		ag_escape(esc, sizeof(esc), cmd, strlen(cmd));
-		snprintf(text, sizeof(text), "unknown command %s (status, metrics, explain, reset)",
+		snprintf(text, sizeof(text),
+			 "unknown command %s (status, metrics, explain, reset, show, allow, deny, "
+			 "unlist, lists, reload, top)",
 			 esc);
 		gov_client_error(c, AG_ERR_INVAL, text);
 	}

@@ -13,6 +13,7 @@
 #include "ag_conf.h"
 #include "admit.h"
 #include "lists.h"
+#include "metrics.h"
 #include "store.h"
 
 struct event;
@@ -103,6 +104,7 @@ struct gov {
 	int64_t state_interval_ms; /* what ev_state is armed with */
 
 	struct gov_stats stats;
+	struct gov_top top_src, top_user; /* denials and failures since start or reset all */
 	struct gov_cork cork;
 	int64_t start_mono_ms;
 	int64_t start_wall_ms; /* for authguard_start_time_seconds */
@@ -127,6 +129,11 @@ int gov_run(struct gov *g) __attribute__((warn_unused_result));
 
 /* Frees everything *g owns; NULL and a half-initialised g are fine. */
 void gov_free(struct gov *g);
+
+/* Reads the config file again, as on SIGHUP; a bad file changes nothing.
+ * Returns 0 (taken) or an AG_ERR_* code (AG_ERR_CONFIG, AG_ERR_NOTFOUND,
+ * AG_ERR_NOMEM) with why in err (file:line where known; never NULL). */
+int gov_reload(struct gov *g, char *err, size_t errlen);
 
 /* Arms t to fire after ms milliseconds (>= 0). */
 void gov_timer_ms(struct event *t, int64_t ms);

@@ -211,38 +211,40 @@ static int same_path(const char *a, const char *b)
 	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
 }
 
-/* Reads the config again; a bad file changes nothing. */
-static void reload(struct gov *g)
+int gov_reload(struct gov *g, char *err, size_t errlen)
 {
 	struct ag_conf *nc = calloc(1, sizeof(*nc));
 	struct ag_conf *old = g->conf;
-	char err[AG_ERRBUF] = "";
 	int rc;
 
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (err == NULL || errlen == 0)
+		return AG_ERR_INVAL;
 	if (nc == NULL) {
 		gov_log(LOG_ERR, "reload: out of memory; keeping the current configuration");
-		return;
+		snprintf(err, errlen, "out of memory");
+		return AG_ERR_NOMEM;
 	}
 	rc = ag_conf_init(nc);
 	/* No NSS lookup on the event loop: admin_group keeps the gid resolved
 	 * at start, and a new group needs a restart. */
 	nc->no_nss = 1;
 	if (rc == 0)
-		rc = ag_conf_load(nc, g->conf_path, err, sizeof(err));
+		rc = ag_conf_load(nc, g->conf_path, err, errlen);
 	if (rc == 0 && !same_path(nc->admin_group, old->admin_group)) {
-		snprintf(err, sizeof(err), "admin_group changed: restart the governor to apply it");
+		snprintf(err, errlen, "admin_group changed: restart the governor to apply it");
 		rc = AG_ERR_CONFIG;
 	}
 	if (rc < 0) {
 		if (rc == AG_ERR_NOTFOUND)
-			gov_log(LOG_ERR, "reload: %s not found; keeping the current configuration",
-				g->conf_path);
-		else
-			gov_log(LOG_ERR, "reload: %s; keeping the current configuration",
-				err[0] != '\0' ? err : ag_strerror(rc));
+			snprintf(err, errlen, "%s not found", g->conf_path);
+		else if (err[0] == '\0')
+			snprintf(err, errlen, "%s", ag_strerror(rc));
+		gov_log(LOG_ERR, "reload: %s; keeping the current configuration", err);
 		ag_conf_free(nc);
 		free(nc);
-		return;
+		return rc;
 	}
 	if (!same_path(nc->socket, old->socket) || !same_path(nc->user_socket, old->user_socket))
 		gov_log(LOG_WARNING, "reload: a new socket path takes effect only after a restart");
@@ -267,6 +269,7 @@ static void reload(struct gov *g)
 	gov_log(LOG_NOTICE, "configuration reloaded from %s", g->conf_path);
 	/* A larger limit may let waiters through now. */
 	gov_attempt_serve(g);
+	return 0;
 }
 
 /* ---- stop ---- */
@@ -297,10 +300,13 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct gov *g = arg;
 
-	if (sig == SIGHUP)
-		reload(g);
-	else if (!g->stopping)
+	if (sig == SIGHUP) {
+		char err[AG_ERRBUF];
+
+		(void)gov_reload(g, err, sizeof(err));
+	} else if (!g->stopping) {
 		stop(g);
+	}
 }
 
 /* ---- set-up ---- */

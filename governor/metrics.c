@@ -286,3 +286,49 @@ void gov_metrics_close(struct gov *g)
 	free(g->http_addr);
 	g->http_addr = NULL;
 }
+
+/* ---- top offenders ---- */
+
+static uint32_t top_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h != 0 ? h : 1;
+}
+
+void gov_top_count(struct gov_top *t, const char *name, int failure)
+{
+	struct gov_top_row *row = NULL;
+	uint32_t h;
+	int i, min = 0;
+
+	if (name == NULL || name[0] == '\0')
+		return;
+	h = top_hash(name);
+	for (i = 0; i < t->n; i++) {
+		if (t->rows[i].hash == h && strncmp(t->rows[i].name, name, GOV_TOP_NAME - 1) == 0) {
+			row = &t->rows[i];
+			break;
+		}
+		if (t->rows[i].denials + t->rows[i].failures <
+		    t->rows[min].denials + t->rows[min].failures)
+			min = i;
+	}
+	if (row == NULL) {
+		row = t->n < GOV_TOP_SLOTS ? &t->rows[t->n++] : &t->rows[min];
+		memset(row, 0, sizeof(*row));
+		row->hash = h;
+		snprintf(row->name, sizeof(row->name), "%s", name);
+	}
+	if (failure)
+		row->failures++;
+	else
+		row->denials++;
+}
+
+void gov_top_clear(struct gov_top *t)
+{
+	memset(t, 0, sizeof(*t));
+}

@@ -138,6 +138,73 @@ else
 	echo "# no authguardctl at $ctl: status not checked"
 fi
 
+# ---- admin commands: lists, show ------------------------------------------------
+
+load="${AG_BUILDDIR:-.}/bench/ag-load"
+if [ -x "$ctl" ]; then
+	# has OUTPUT PATTERN: OUTPUT matches the extended regex PATTERN.
+	has() { printf '%s\n' "$1" | grep -Eq "$2"; }
+
+	out=$("$ctl" -s "$sock" deny 203.0.113.0/24 --ttl 1h --comment "scanner net" 2>&1)
+	rc=$?
+	check "deny CIDR --ttl --comment exits 0" [ "$rc" -eq 0 ]
+	check "deny echoes the entry" has "$out" "cidr: +203\.0\.113\.0/24"
+	out=$("$ctl" -s "$sock" allow 2001:db8::/32 2>&1)
+	check "allow CIDR without a ttl exits 0" [ "$?" -eq 0 ]
+	out=$("$ctl" -s "$sock" --json lists 2>&1)
+	rc=$?
+	check "lists exits 0" [ "$rc" -eq 0 ]
+	check "lists --json has an entry array" has "$out" '"entry": \['
+	check "lists shows the deny entry with its comment" \
+		has "$out" '"list": "deny", "cidr": "203.0.113.0/24", "expires_in_ms": [0-9]+, "origin": "runtime", "comment": "scanner net"'
+	check "lists shows an entry without ttl as never" \
+		has "$out" '"cidr": "2001:db8::/32", "expires_in_ms": "never"'
+	out=$("$ctl" -s "$sock" explain alice 203.0.113.9 2>&1)
+	check "a denied CIDR makes explain deny by rule deny" has "$out" "rule: +deny"
+	out=$("$ctl" -s "$sock" unlist 203.0.113.0/24 2>&1)
+	check "unlist exits 0" [ "$?" -eq 0 ]
+	out=$("$ctl" -s "$sock" explain alice 203.0.113.9 2>&1)
+	check "after unlist explain allows" has "$out" "verdict: +allow"
+	"$ctl" -s "$sock" unlist 203.0.113.0/24 >/dev/null 2>&1
+	check "unlist of an absent CIDR exits 1" [ "$?" -eq 1 ]
+	"$ctl" -s "$sock" deny 203.0.113.0/33 >/dev/null 2>&1
+	check "deny of a bad CIDR is refused (exit 1)" [ "$?" -eq 1 ]
+	"$ctl" -s "$sock" deny 203.0.113.0/24 --ttl 10 >/dev/null 2>&1
+	check "--ttl without units is a usage error (exit 2)" [ "$?" -eq 2 ]
+	"$ctl" -s "$sock" status --ttl 1h >/dev/null 2>&1
+	check "--ttl with another command is a usage error (exit 2)" [ "$?" -eq 2 ]
+	"$ctl" -s "$sock" show user >/dev/null 2>&1
+	check "show without a name is a usage error (exit 2)" [ "$?" -eq 2 ]
+
+	"$ctl" -s "$sock" show pair u0 198.18.0.0 >/dev/null 2>&1
+	check "show of a pair never seen exits 1" [ "$?" -eq 1 ]
+	if [ -x "$load" ]; then
+		"$load" -s "$sock" -m cycles -c 1 -d 1 -u 1 -a 1 -f 100 >/dev/null 2>&1
+		out=$("$ctl" -s "$sock" show pair u0 198.18.0.0 2>&1)
+		rc=$?
+		check "show pair after failures exits 0" [ "$rc" -eq 0 ]
+		check "show pair says the pair is stored" has "$out" "pair +u0 +198\.18\.0\.0/32 +yes"
+		out=$("$ctl" -s "$sock" --json show user u0 2>&1)
+		check "show user --json has trusted_sources" has "$out" '"trusted_sources": 0'
+		out=$("$ctl" -s "$sock" show source 198.18.0.0 2>&1)
+		check "show source exits 0" [ "$?" -eq 0 ]
+		out=$("$ctl" -s "$sock" --json top 5 2>&1)
+		rc=$?
+		check "top exits 0" [ "$rc" -eq 0 ]
+		check "top counts the failing source's denials" \
+			has "$out" '"scope": "source", "name": "198.18.0.0/32", "denials": [1-9][0-9]*, "failures": [1-9]'
+		out=$("$ctl" -s "$sock" top 1 --by failures 2>&1)
+		check "top --by failures exits 0" [ "$?" -eq 0 ]
+		"$ctl" -s "$sock" top 101 >/dev/null 2>&1
+		check "top 101 is a usage error (exit 2)" [ "$?" -eq 2 ]
+		"$ctl" -s "$sock" reset all >/dev/null 2>&1
+		out=$("$ctl" -s "$sock" --json top 2>&1)
+		check "reset all empties top" sh -c '! printf "%s" "$1" | grep -q offender' _ "$out"
+	else
+		echo "# no ag-load at $load: show after failures not checked"
+	fi
+fi
+
 # ---- SIGHUP ------------------------------------------------------------------
 
 write_conf "$conf" 16 "bogus_key = yes"
@@ -175,6 +242,25 @@ if [ -x "$ctl" ]; then
 	check "status shows the reloaded limit" has_limit "$out" 7
 fi
 
+# ---- reload through authguardctl ----------------------------------------------
+
+if [ -x "$ctl" ]; then
+	write_conf "$conf" 5 "bogus_key = yes"
+	out=$("$ctl" -s "$sock" reload 2>&1)
+	rc=$?
+	check "reload of a bad config exits 1" [ "$rc" -eq 1 ]
+	check "reload of a bad config names file:line" has "$out" "authguard.conf:7:"
+	out=$("$ctl" -s "$sock" status 2>&1)
+	check "a refused reload keeps the limit" has_limit "$out" 7
+	write_conf "$conf" 5
+	out=$("$ctl" -s "$sock" --json reload 2>&1)
+	rc=$?
+	check "reload of a good config exits 0" [ "$rc" -eq 0 ]
+	check "reload says taken" has "$out" '"taken": "yes"'
+	out=$("$ctl" -s "$sock" status 2>&1)
+	check "status shows the limit reloaded by authguardctl" has_limit "$out" 5
+fi
+
 # ---- SIGTERM -----------------------------------------------------------------
 
 kill -TERM "$pid"
@@ -210,6 +296,9 @@ if [ -x "$ctl" ] && command -v setpriv >/dev/null 2>&1 && getent group nogroup >
 		>"$dir/member.out" 2>&1
 	rc=$?
 	check "a member of admin_group may explain" [ "$rc" -eq 0 ]
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" -s "$sock" lists \
+		>"$dir/member.out" 2>&1
+	check "a member of admin_group may list" [ "$?" -eq 0 ]
 	setpriv --reuid=65533 --regid=65533 --clear-groups "$ctl" -s "$sock" status \
 		>"$dir/stranger.out" 2>&1
 	rc=$?

@@ -21,6 +21,7 @@
 #include "ag_escape.h"
 #include "ag_time.h"
 #include "ag_wire.h"
+#include "admin_req.h"
 #include "lint.h"
 #include "watch.h"
 
@@ -327,54 +328,30 @@ static void readable(char *dst, size_t cap, const char *src, size_t len)
 	dst[o] = '\0';
 }
 
+/* Appends one REPLY frame's text to the reply. */
+static int gather(void *ctx, const char *text, size_t len)
+{
+	struct reply *rp = ctx;
+
+	rp->text = xrealloc(rp->text, rp->len + len + 1);
+	memcpy(rp->text + rp->len, text, len);
+	rp->len += len;
+	rp->text[rp->len] = '\0';
+	return 0;
+}
+
 /* Sends the request and gathers the reply. Returns 0 (reply or ERROR in
  * *rp) or an AG_ERR_* code for a governor we could not talk to. */
 static int exchange(const char *path, int argc, char **argv, struct reply *rp)
 {
-	struct ag_conn c;
-	struct ag_msg m;
-	int64_t deadline = ag_mono_ms() + TIMEOUT_MS;
-	int frames, i, rc;
+	char raw[AG_TEXT_MAX + 1];
+	int rc;
 
 	memset(rp, 0, sizeof(*rp));
-	ag_conn_init(&c);
-	ag_msg_init(&m, AG_MSG_ADMIN);
-	ag_msg_set_str(&m, AG_F_CMD, argv[0]);
-	for (i = 1; i < argc && i <= AG_ADMIN_ARGS; i++)
-		ag_msg_set_str(&m, AG_F_ARG0 + i - 1, argv[i]);
-	rc = ag_conn_open(&c, path, deadline);
-	if (rc != 0)
-		goto out;
-	rc = ag_conn_send(&c, &m, deadline);
-	if (rc != 0)
-		goto out;
-	for (frames = 0; frames < MAX_FRAMES; frames++) {
-		rc = ag_conn_recv(&c, &m, deadline);
-		if (rc != 0)
-			goto out;
-		if (m.type == AG_MSG_ERROR) {
-			rp->code = m.code < 0 ? m.code : AG_ERR_PROTO;
-			if (AG_HAS(&m, AG_F_TEXT))
-				readable(rp->errtext, sizeof(rp->errtext), m.text.ptr, m.text.len);
-			goto out;
-		}
-		if (m.type != AG_MSG_REPLY) {
-			rc = AG_ERR_PROTO;
-			goto out;
-		}
-		if (AG_HAS(&m, AG_F_TEXT) && m.text.len > 0) {
-			rp->text = xrealloc(rp->text, rp->len + m.text.len + 1);
-			memcpy(rp->text + rp->len, m.text.ptr, m.text.len);
-			rp->len += m.text.len;
-			rp->text[rp->len] = '\0';
-		}
-		if (!AG_HAS(&m, AG_F_MORE) || m.more == 0)
-			goto out;
-	}
-	/* A reply that never ends is as useless as none. */
-	rc = AG_ERR_TOOBIG;
-out:
-	ag_conn_close(&c);
+	rc = ctl_admin_request(path, argc, argv, TIMEOUT_MS, MAX_FRAMES, gather, rp, &rp->code,
+			       raw, sizeof(raw));
+	if (rc == 0 && rp->code != 0)
+		readable(rp->errtext, sizeof(rp->errtext), raw, strlen(raw));
 	return rc;
 }
 

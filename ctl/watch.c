@@ -29,6 +29,7 @@
 #include "ag_err.h"
 #include "ag_time.h"
 #include "ag_wire.h"
+#include "admin_req.h"
 #include "watch.h"
 
 #define PROG	    "authguardctl"
@@ -222,53 +223,37 @@ static int top_line(void *ctx, const char *line, size_t len)
  * never spans frames). Returns 0 with *code 0 (answered) or the code of an
  * ERROR reply, an AG_ERR_* code for a governor we could not talk to, or what
  * fn returned. */
+struct lines {
+	int (*fn)(void *ctx, const char *line, size_t len);
+	void *ctx;
+};
+
+/* Splits one REPLY frame's text into lines for the caller's fn. */
+static int each_line(void *arg, const char *text, size_t len)
+{
+	const struct lines *l = arg;
+	size_t i = 0;
+	int rc;
+
+	while (i < len) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl != NULL ? (size_t)(nl - text) : len;
+
+		if (end > i && (rc = l->fn(l->ctx, text + i, end - i)) != 0)
+			return rc;
+		i = end + 1;
+	}
+	return 0;
+}
+
 static int ask(const char *path, const char *cmd,
 	       int (*fn)(void *ctx, const char *line, size_t len), void *ctx, int32_t *code)
 {
-	struct ag_conn c;
-	struct ag_msg m;
-	int64_t deadline = ag_mono_ms() + EXCHANGE_MS;
-	int frames, rc;
+	struct lines l = { fn, ctx };
+	char *argv[1] = { (char *)(uintptr_t)cmd };
 
-	*code = 0;
-	ag_conn_init(&c);
-	ag_msg_init(&m, AG_MSG_ADMIN);
-	ag_msg_set_str(&m, AG_F_CMD, cmd);
-	rc = ag_conn_open(&c, path, deadline);
-	if (rc != 0)
-		goto out;
-	rc = ag_conn_send(&c, &m, deadline);
-	if (rc != 0)
-		goto out;
-	for (frames = 0; frames < MAX_FRAMES; frames++) {
-		size_t i = 0;
-
-		rc = ag_conn_recv(&c, &m, deadline);
-		if (rc != 0)
-			goto out;
-		if (m.type == AG_MSG_ERROR) {
-			*code = m.code < 0 ? m.code : AG_ERR_PROTO;
-			goto out;
-		}
-		if (m.type != AG_MSG_REPLY) {
-			rc = AG_ERR_PROTO;
-			goto out;
-		}
-		while (AG_HAS(&m, AG_F_TEXT) && i < m.text.len) {
-			const char *nl = memchr(m.text.ptr + i, '\n', m.text.len - i);
-			size_t end = nl != NULL ? (size_t)(nl - m.text.ptr) : m.text.len;
-
-			if (end > i && (rc = fn(ctx, m.text.ptr + i, end - i)) != 0)
-				goto out;
-			i = end + 1;
-		}
-		if (!AG_HAS(&m, AG_F_MORE) || m.more == 0)
-			goto out;
-	}
-	rc = AG_ERR_TOOBIG;
-out:
-	ag_conn_close(&c);
-	return rc;
+	return ctl_admin_request(path, 1, argv, EXCHANGE_MS, MAX_FRAMES, each_line, &l, code,
+				 NULL, 0);
 }
 
 /* Fills *s (cleared on entry) from the governor. Returns 0 (s->ok: status

@@ -10,38 +10,8 @@ ctl="${AG_BUILDDIR:-.}/authguardctl"
 [ -x "$gov" ] || { echo "no governor at $gov"; exit 99; }
 command -v stat >/dev/null 2>&1 || { echo "no stat(1): skipping"; exit 77; }
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ag-gov.XXXXXX") || exit 99
-pid=""
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-nok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { # check DESCRIPTION COMMAND...
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
-
-# wait_for TENTHS COMMAND...: retries COMMAND every 0.1 s, at most TENTHS times.
-wait_for() {
-	n=$1
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
+tag=gov
+. "${AG_SRCDIR:-.}/tests/testlib.sh"
 
 # has_limit TEXT N: status output shows limit N ("limit=N" or "limit: N").
 has_limit() {

@@ -14,38 +14,8 @@ load="${AG_BUILDDIR:-.}/bench/ag-load"
 [ -x "$load" ] || { echo "no ag-load at $load: skipping"; exit 77; }
 command -v timeout >/dev/null 2>&1 || { echo "no timeout(1): skipping"; exit 77; }
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ag-metrics.XXXXXX") || exit 99
-pid=""
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-nok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { # check DESCRIPTION COMMAND...
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
-
-# wait_for TENTHS COMMAND...: retries COMMAND every 0.1 s, at most TENTHS times.
-wait_for() {
-	local n=$1
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
+tag=metrics
+. "${AG_SRCDIR:-.}/tests/testlib.sh"
 
 sock="$dir/run/governor.sock"
 conf="$dir/authguard.conf"

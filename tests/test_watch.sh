@@ -12,26 +12,8 @@ ctl="${AG_BUILDDIR:-.}/authguardctl"
 [ -x "$ctl" ] || { echo "no authguardctl at $ctl"; exit 99; }
 command -v timeout >/dev/null 2>&1 || { echo "no timeout(1): skipping"; exit 77; }
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ag-watch.XXXXXX") || exit 99
-pid=""
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-nok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { # check DESCRIPTION COMMAND...
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
+tag=watch
+. "${AG_SRCDIR:-.}/tests/testlib.sh"
 # has TEXT PATTERN: TEXT contains a line matching the extended regex.
 has() { printf '%s\n' "$1" | grep -Eq -- "$2"; }
 
@@ -136,5 +118,5 @@ rc=$?
 check "governor gone: watch keeps going and exits 0" [ "$rc" -eq 0 ]
 check "governor gone: says it is retrying" grep -q "governor not reachable, retrying" "$dir/gone"
 
-echo "# $pass passed, $fail failed"
+echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

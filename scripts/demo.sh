@@ -60,6 +60,9 @@ echo
 echo "== authguardctl status"
 ctl status
 echo
+echo "== authguardctl top 5"
+ctl top 5
+echo
 echo "== authguardctl explain root 203.0.113.7"
 ctl explain root 203.0.113.7
 echo

@@ -298,30 +298,76 @@ static uint32_t top_hash(const char *s)
 	return h != 0 ? h : 1;
 }
 
+/* The row holding name, or -1. */
+static int top_find(const struct gov_top *t, uint32_t h, const char *name)
+{
+	int i;
+
+	for (i = t->head[h & (GOV_TOP_BUCKETS - 1)] - 1; i >= 0; i = t->rows[i].next - 1)
+		if (t->rows[i].hash == h && strncmp(t->rows[i].name, name, GOV_TOP_NAME - 1) == 0)
+			return i;
+	return -1;
+}
+
+/* Takes row r out of its bucket. */
+static void top_unlink(struct gov_top *t, int r)
+{
+	int16_t *p = &t->head[t->rows[r].hash & (GOV_TOP_BUCKETS - 1)];
+
+	while (*p - 1 != r)
+		p = &t->rows[*p - 1].next;
+	*p = t->rows[r].next;
+}
+
+/* The row with the smallest count (scanned only when the cached one grew). */
+static int top_min(struct gov_top *t)
+{
+	int i;
+
+	if (!t->min_valid) {
+		t->min = 0;
+		for (i = 1; i < t->n; i++)
+			if (t->rows[i].denials + t->rows[i].failures <
+			    t->rows[t->min].denials + t->rows[t->min].failures)
+				t->min = i;
+		t->min_valid = 1;
+	}
+	return t->min;
+}
+
+/* Called on every denial, so a flood must not cost a scan per call: a known
+ * name is found through its bucket, and a new one replaces the cached
+ * minimum, which it then is itself (its count, 1, is no more than any
+ * other's), so a flood of new names churns one row without scanning. */
 void gov_top_count(struct gov_top *t, const char *name, int failure)
 {
-	struct gov_top_row *row = NULL;
+	struct gov_top_row *row;
 	uint32_t h;
-	int i, min = 0;
+	int i;
 
 	if (name == NULL || name[0] == '\0')
 		return;
 	h = top_hash(name);
-	for (i = 0; i < t->n; i++) {
-		if (t->rows[i].hash == h && strncmp(t->rows[i].name, name, GOV_TOP_NAME - 1) == 0) {
-			row = &t->rows[i];
-			break;
+	i = top_find(t, h, name);
+	if (i < 0) {
+		if (t->n < GOV_TOP_SLOTS) {
+			i = t->n++;
+		} else {
+			i = top_min(t);
+			top_unlink(t, i);
 		}
-		if (t->rows[i].denials + t->rows[i].failures <
-		    t->rows[min].denials + t->rows[min].failures)
-			min = i;
-	}
-	if (row == NULL) {
-		row = t->n < GOV_TOP_SLOTS ? &t->rows[t->n++] : &t->rows[min];
+		row = &t->rows[i];
 		memset(row, 0, sizeof(*row));
 		row->hash = h;
 		snprintf(row->name, sizeof(row->name), "%s", name);
+		row->next = t->head[h & (GOV_TOP_BUCKETS - 1)];
+		t->head[h & (GOV_TOP_BUCKETS - 1)] = (int16_t)(i + 1);
+		t->min = i;
+		t->min_valid = 1;
+	} else if (i == t->min) {
+		t->min_valid = 0;
 	}
+	row = &t->rows[i];
 	if (failure)
 		row->failures++;
 	else

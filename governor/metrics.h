@@ -27,11 +27,13 @@ void gov_metrics_close(struct gov *g);
 
 /* ---- top offenders ---- */
 
-#define GOV_TOP_SLOTS 256
-#define GOV_TOP_NAME  320 /* a user name or a source key, cut to fit */
+#define GOV_TOP_SLOTS	256
+#define GOV_TOP_BUCKETS 512 /* a power of two */
+#define GOV_TOP_NAME	320 /* a user name or a source key, cut to fit */
 
 struct gov_top_row {
 	uint32_t hash; /* of name; 0 only for an unused row */
+	int16_t next;  /* next row + 1 in its bucket, 0 at the end */
 	uint64_t denials, failures;
 	char name[GOV_TOP_NAME];
 };
@@ -44,6 +46,8 @@ struct gov_top_row {
 struct gov_top {
 	struct gov_top_row rows[GOV_TOP_SLOTS];
 	int n;
+	int16_t head[GOV_TOP_BUCKETS]; /* first row + 1 per hash bucket, 0 = none */
+	int min, min_valid;            /* the row with the smallest count, if known */
 };
 
 /* Counts one denial (failure 0) or one reported failure (failure 1) for

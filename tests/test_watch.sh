@@ -81,6 +81,10 @@ check "piped: no 'q quits' without a keyboard" sh -c '! grep -q "q quits" "$1"' 
 # ---- in a pseudo-terminal ------------------------------------------------------
 
 if command -v script >/dev/null 2>&1; then
+	# script(1) runs its command through $SHELL: pin it, so that a CI
+	# without SHELL set runs exactly what a developer's machine runs.
+	SHELL=/bin/sh
+	export SHELL
 	(
 		sleep 1
 		printf q
@@ -96,8 +100,10 @@ if command -v script >/dev/null 2>&1; then
 	check "tty: says how to quit" grep -q "q quits" "$dir/tty"
 	check "tty: shows the cursor again" grep -q "$(printf '\033\\[?25h')" "$dir/tty"
 
-	# SIGTERM is a clean exit too, with the terminal restored.
-	timeout 10 script -qfec "timeout --preserve-status -s TERM 1 $ctl -s $sock watch --interval 200" \
+	# SIGTERM is a clean exit too, with the terminal restored. --foreground
+	# keeps watch in the terminal's foreground process group, where a user
+	# runs it; in a group of its own it would be stopped by SIGTTOU.
+	timeout 10 script -qfec "timeout --foreground --preserve-status -s TERM 1 $ctl -s $sock watch --interval 200" \
 		/dev/null </dev/null >"$dir/tty2" 2>&1
 	rc=$?
 	check "tty: SIGTERM exits with status 0" [ "$rc" -eq 0 ]

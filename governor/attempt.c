@@ -282,9 +282,12 @@ void gov_admission_abandon(struct gov *g, struct gov_admission *a)
 		rc = g->store.ops->report(g->store.ctx, &at, GOV_OUT_ABANDON, ag_wall_ms(),
 					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM,
 					  NULL);
-		if (rc < 0)
+		if (rc < 0) {
+			g->stats.store_errors[GOV_STORE_REPORT]++;
 			gov_log(LOG_ERR, "store: abandon not recorded: %s", ag_strerror(rc));
+		}
 		g->stats.abandoned++;
+		g->stats.abandoned_by[a->klass]++;
 	}
 	release_slot(g, a);
 	admission_free(g, a);
@@ -334,6 +337,7 @@ static void admit(struct gov *g, struct gov_client *c, struct gov_admission *a,
 	memcpy(m.id, a->id, sizeof(m.id));
 	ag_msg_set_u32(&m, AG_F_CLASS, (uint32_t)a->klass);
 	g->stats.allowed++;
+	g->stats.allowed_by[a->klass]++;
 	gov_client_answered(c, recv_us);
 	(void)gov_client_send(c, &m);
 }
@@ -387,6 +391,7 @@ static void enqueue(struct gov *g, struct gov_client *c, const struct gov_norm *
 	if (!announce)
 		return;
 	g->stats.queued++;
+	g->stats.queued_by[p->w.klass]++;
 	ag_msg_init(&m, AG_MSG_QUEUED);
 	ag_msg_set_u32(&m, AG_F_CLASS, (uint32_t)p->w.klass);
 	(void)gov_client_send(c, &m);
@@ -419,6 +424,7 @@ static void decide(struct gov *g, struct gov_client *c, const struct gov_norm *n
 			       &allowlisted);
 	if (rc < 0) {
 		admission_free(g, a);
+		g->stats.store_errors[GOV_STORE_DECIDE]++;
 		gov_log(LOG_ERR, "store: decide failed: %s", ag_strerror(rc));
 		gov_client_error(c, rc, "store failed");
 		return;
@@ -472,6 +478,7 @@ int gov_attempt_precheck(struct gov *g, struct gov_client *c, const struct ag_ms
 	rc = gov_attempt_judge(g, &n, GOV_CHECK | GOV_TERSE, ALL_CLASSES, t->wall_ms, &d,
 			       &allowlisted);
 	if (rc < 0) {
+		g->stats.store_errors[GOV_STORE_PRECHECK]++;
 		gov_log(LOG_ERR, "store: precheck failed: %s", ag_strerror(rc));
 		gov_client_error(c, rc, "store failed");
 		return 0;
@@ -530,6 +537,7 @@ int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg 
 		return 0;
 	}
 	g->stats.reports[m->outcome]++;
+	g->stats.reports_by[a->klass][m->outcome]++;
 	if (m->outcome == AG_OUT_FAIL) {
 		gov_top_count(&g->top_src, a->source, 1);
 		gov_top_count(&g->top_user, a->user, 1);
@@ -546,8 +554,10 @@ int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg 
 		rc = g->store.ops->report(g->store.ctx, &at, m->outcome, t->wall_ms,
 					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM,
 					  &cleared);
-		if (rc < 0)
+		if (rc < 0) {
+			g->stats.store_errors[GOV_STORE_REPORT]++;
 			gov_log(LOG_ERR, "store: report not recorded: %s", ag_strerror(rc));
+		}
 		if (cleared > 0)
 			log_success_after(a, cleared);
 		admission_free(g, a);

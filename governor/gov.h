@@ -27,6 +27,7 @@ struct gov_client;
 #define GOV_LAT_BUCKETS 32 /* bucket i holds latencies in [2^i, 2^(i+1)) us; 0 holds 0 too */
 #define GOV_UID_BUCKETS 256
 #define GOV_CORK_MAX	16384 /* replies gathered for one send (client.c) */
+#define GOV_STORE_OPS	3     /* enum gov_store_op */
 
 /* One listening socket. */
 struct gov_listener {
@@ -58,6 +59,23 @@ struct gov_stats {
 	uint64_t lat[GOV_LAT_BUCKETS];	   /* DECIDE receipt to final verdict, us */
 	uint64_t lat_n;
 	uint64_t lat_sum_us; /* sum of the recorded latencies, us */
+	uint64_t allowed_by[AG_CLASS_COUNT];		     /* admissions by class */
+	uint64_t queued_by[AG_CLASS_COUNT];		     /* QUEUED answers by class */
+	uint64_t reports_by[AG_CLASS_COUNT][AG_OUT_PASS + 1]; /* outcomes by the admission's class */
+	uint64_t abandoned_by[AG_CLASS_COUNT];
+	uint64_t store_errors[GOV_STORE_OPS]; /* by enum gov_store_op */
+};
+
+/* What the store was asked when it failed (the store_errors counters). */
+enum gov_store_op { GOV_STORE_DECIDE = 0, GOV_STORE_PRECHECK, GOV_STORE_REPORT };
+
+/* Final DECIDE verdicts (allowed, denied, shed) at the end of each second of
+ * the last minute, for "requests/s over the last minute" (loop.c). */
+#define GOV_RATE_SECONDS 60
+struct gov_rate {
+	uint64_t total[GOV_RATE_SECONDS + 1]; /* ring, one sample a second */
+	int next;			      /* where the next sample goes */
+	int n;				      /* samples taken, up to the ring's size */
 };
 
 /* Replies to the client whose input is being handled, gathered so that a
@@ -104,6 +122,7 @@ struct gov {
 	int64_t state_interval_ms; /* what ev_state is armed with */
 
 	struct gov_stats stats;
+	struct gov_rate rate;
 	struct gov_top top_src, top_user; /* denials and failures since start or reset all */
 	struct gov_cork cork;
 	int64_t start_mono_ms;
@@ -137,6 +156,13 @@ int gov_reload(struct gov *g, char *err, size_t errlen);
 
 /* Arms t to fire after ms milliseconds (>= 0). */
 void gov_timer_ms(struct event *t, int64_t ms);
+
+/* Final DECIDE verdicts given so far: allowed + denied + shed. */
+uint64_t gov_stats_decisions(const struct gov *g);
+
+/* Final DECIDE verdicts per second over the last minute (or since start,
+ * when the governor is younger), in thousandths; 0 before the first second. */
+int64_t gov_stats_rate_milli(const struct gov *g);
 
 /* Records n DECIDE latencies of us each in the histogram. */
 void gov_stats_latency(struct gov *g, int64_t us, uint64_t n);

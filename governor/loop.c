@@ -178,6 +178,39 @@ static void arm_state_timer(struct gov *g)
 
 /* ---- timers ---- */
 
+uint64_t gov_stats_decisions(const struct gov *g)
+{
+	uint64_t n = g->stats.allowed + g->stats.shed;
+	int i;
+
+	for (i = 0; i < GOV_RULE_COUNT; i++)
+		n += g->stats.denied[i];
+	return n;
+}
+
+/* One sample a second, from the housekeeping timer. */
+static void rate_sample(struct gov *g)
+{
+	struct gov_rate *r = &g->rate;
+
+	r->total[r->next] = gov_stats_decisions(g);
+	r->next = (r->next + 1) % (GOV_RATE_SECONDS + 1);
+	if (r->n < GOV_RATE_SECONDS + 1)
+		r->n++;
+}
+
+int64_t gov_stats_rate_milli(const struct gov *g)
+{
+	const struct gov_rate *r = &g->rate;
+	int newest, oldest;
+
+	if (r->n < 2)
+		return 0;
+	newest = (r->next + GOV_RATE_SECONDS) % (GOV_RATE_SECONDS + 1);
+	oldest = (r->next + GOV_RATE_SECONDS + 1 - r->n) % (GOV_RATE_SECONDS + 1);
+	return (int64_t)((r->total[newest] - r->total[oldest]) * 1000 / (uint64_t)(r->n - 1));
+}
+
 static void state_cb(evutil_socket_t fd, short what, void *arg)
 {
 	save_state_async(arg);
@@ -188,6 +221,7 @@ static void house_cb(evutil_socket_t fd, short what, void *arg)
 	struct gov *g = arg;
 	int64_t now = ag_mono_ms();
 
+	rate_sample(g);
 	gov_client_sweep(g, now);
 	reap_saver(g, 0);
 	gov_log_tick(now);
@@ -323,6 +357,7 @@ static int add_events(struct gov *g)
 	if (g->ev_reap == NULL || g->ev_expire == NULL || g->ev_house == NULL ||
 	    g->ev_state == NULL || event_add(g->ev_house, &house) != 0)
 		return AG_ERR_NOMEM;
+	rate_sample(g); /* the zero the first second's rate is measured from */
 	for (i = 0; i < 3; i++) {
 		g->ev_sig[i] = evsignal_new(g->base, stop_signals[i], signal_cb, g);
 		if (g->ev_sig[i] == NULL || event_add(g->ev_sig[i], NULL) != 0)

@@ -1,4 +1,5 @@
-/* store.c - what every store shares: rule names and the generic free. */
+/* store.c - what every store shares: rule names, the state word and the
+ * generic free. */
 #include "config.h"
 #include <string.h>
 #include "store.h"
@@ -19,6 +20,18 @@ const char *gov_rule_name(int rule)
 	if (rule < 0 || rule >= GOV_RULE_COUNT)
 		return "none";
 	return names[rule];
+}
+
+const char *gov_store_state(const struct gov_store *s, int64_t *since_ms)
+{
+	int64_t since = 0;
+	const char *w = "ok";
+
+	if (s != NULL && s->ops != NULL && s->ops->state != NULL)
+		w = s->ops->state(s->ctx, &since);
+	if (since_ms != NULL)
+		*since_ms = since;
+	return w != NULL ? w : "ok";
 }
 
 void gov_store_free(struct gov_store *s)

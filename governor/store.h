@@ -117,6 +117,10 @@ struct gov_store_ops {
 	int (*load)(void *ctx, FILE *f, int64_t now);
 	/* Counts for status: tracked entries, trusted pairs. */
 	void (*counts)(void *ctx, int64_t *tracked, int64_t *trusted);
+	/* The store's health as a fixed word ("ok", "degraded", "down") for
+	 * status and metrics, and since when (wall ms; 0 = since start). NULL
+	 * for a store that cannot fail (memory): always "ok". */
+	const char *(*state)(void *ctx, int64_t *since_ms);
 	void (*destroy)(void *ctx);
 };
 
@@ -130,6 +134,10 @@ struct gov_store {
 int gov_store_mem_new(const struct ag_conf *conf, struct gov_store *out)
 	__attribute__((warn_unused_result));
 void gov_store_mem_reconf(struct gov_store *s, const struct ag_conf *conf);
+
+/* The store's state word ("ok" when it has no state op) and since when
+ * (wall ms, 0 = since start). */
+const char *gov_store_state(const struct gov_store *s, int64_t *since_ms);
 
 /* Calls destroy; NULL-safe. */
 void gov_store_free(struct gov_store *s);

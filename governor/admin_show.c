@@ -1,0 +1,315 @@
+/* admin_show.c - the admin commands that reveal names and addresses:
+ * explain (every rule's verdict, changing nothing), show (what the store
+ * holds for a user, a source or a pair) and top (the worst offenders).
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ag_err.h"
+#include "ag_escape.h"
+#include "ag_time.h"
+#include "ag_wire.h"
+#include "admin.h"
+#include "client.h"
+#include "gov.h"
+#include "log.h"
+#include "metrics.h"
+#include "reply.h"
+
+#define DESCRIBE_MAX 2048
+
+/* ---- explain ---- */
+
+static const char *step_verdict(int v)
+{
+	return v == AG_V_ALLOW ? "allow" : v == AG_V_DENY ? "deny" : "skip";
+}
+
+static void put_step(struct gov_reply *r, const char *rule, int verdict, int64_t retry_ms,
+		     const char *detail)
+{
+	gov_reply_put(r, "kind=step rule=%s verdict=%s", rule, step_verdict(verdict));
+	gov_reply_i64(r, "retry_ms", retry_ms);
+	gov_reply_str(r, "detail", detail);
+	gov_reply_put(r, "\n");
+}
+
+/* The rule 1 steps: the deny list, then the allow list. */
+static void list_steps(struct gov *g, struct gov_reply *r, const struct gov_norm *n, int *denied,
+		       int64_t *retry_ms)
+{
+	const struct gov_list_entry *e = NULL;
+	char cidr[64], detail[GOV_DETAIL_MAX];
+	int64_t now = ag_wall_ms();
+	int kind;
+
+	*denied = 0;
+	*retry_ms = 0;
+	if (!n->src.is_addr) {
+		put_step(r, "deny", 0, 0, "source is not an address");
+		put_step(r, "allow", 0, 0, "source is not an address");
+		return;
+	}
+	kind = gov_lists_match(g->lists, &n->src.addr, now, &e);
+	if (e == NULL || ag_cidr_format(&e->cidr, cidr, sizeof(cidr)) < 0)
+		strcpy(cidr, "?");
+	if (kind == GOV_LIST_DENY) {
+		*denied = 1;
+		*retry_ms = e != NULL && e->expires_ms > now ? e->expires_ms - now : 0;
+		snprintf(detail, sizeof(detail), "entry %s %s", cidr,
+			 *retry_ms > 0 ? "until it expires" : "permanent");
+		put_step(r, "deny", AG_V_DENY, *retry_ms, detail);
+		put_step(r, "allow", 0, 0, "deny wins");
+		return;
+	}
+	put_step(r, "deny", AG_V_ALLOW, 0, "no entry");
+	if (kind == GOV_LIST_ALLOW) {
+		snprintf(detail, sizeof(detail), "entry %s: rules 3-4 skipped, class clean", cidr);
+		put_step(r, "allow", AG_V_ALLOW, 0, detail);
+	} else {
+		put_step(r, "allow", 0, 0, "no entry");
+	}
+}
+
+/* The store's description of user, source and agg (any may be NULL), one
+ * "kind=state" record per line (a leading "kind=X" of the store's becomes
+ * "scope=X"), with anything that could break a record replaced. Returns 1
+ * when the store holds something for them (a stored entry or trust), 0 when
+ * not, or an AG_ERR_* code (then an error record was written). */
+static int put_state(struct gov *g, struct gov_reply *r, const char *user, const char *source,
+		     const char *agg)
+{
+	char desc[DESCRIBE_MAX], *line, *save = NULL, *p;
+	int rc, found = 0;
+
+	desc[0] = '\0';
+	if (g->store.ops->describe == NULL)
+		return AG_ERR_INVAL;
+	rc = g->store.ops->describe(g->store.ctx, user, source, agg, ag_wall_ms(), desc,
+				    sizeof(desc));
+	if (rc < 0) {
+		gov_reply_put(r, "kind=state");
+		gov_reply_str(r, "error", ag_strerror(rc));
+		gov_reply_put(r, "\n");
+		return rc;
+	}
+	desc[sizeof(desc) - 1] = '\0';
+	for (line = strtok_r(desc, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		for (p = line; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				*p = '?';
+		if (strstr(line, " stored=yes") != NULL || strstr(line, " trusted=1") != NULL ||
+		    (strstr(line, " trusted_sources=") != NULL &&
+		     strstr(line, " trusted_sources=0") == NULL))
+			found = 1;
+		/* The store may name its own record kind: keep one "kind" key. */
+		if (strncmp(line, "kind=", 5) == 0)
+			gov_reply_put(r, "kind=state scope=%s\n", line + 5);
+		else if (line[0] != '\0')
+			gov_reply_put(r, "kind=state %s\n", line);
+	}
+	return found;
+}
+
+/* The store's steps (GOV_CHECK: nothing changes), then the shed step.
+ * *free_slot: the attempt's class has a slot now. */
+static int store_steps(struct gov *g, struct gov_reply *r, const struct gov_norm *n, int allowlisted,
+		       struct gov_decision *d, int *free_slot)
+{
+	unsigned mask = gov_admit_slot_mask(&g->admit);
+	char detail[GOV_DETAIL_MAX];
+	struct gov_attempt at;
+	int i, rc;
+
+	at.user = n->user;
+	at.source = n->src.key;
+	at.agg = n->src.agg;
+	at.allowlisted = allowlisted;
+	at.user_socket = 0;
+	rc = g->store.ops->decide(g->store.ctx, &at, ag_wall_ms(), GOV_CHECK, mask, d);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < d->nsteps && i < GOV_MAX_STEPS; i++) {
+		d->steps[i].detail[GOV_DETAIL_MAX - 1] = '\0';
+		put_step(r, gov_rule_name(d->steps[i].rule), d->steps[i].verdict,
+			 d->steps[i].retry_ms, d->steps[i].detail);
+	}
+	*free_slot = d->klass >= 0 && d->klass < AG_CLASS_COUNT && ((mask >> d->klass) & 1u);
+	snprintf(detail, sizeof(detail),
+		 "class=%s inflight=%" PRId64 " limit=%" PRId64 " queued=%" PRId64 "%s",
+		 ag_class_name(d->klass), g->admit.inflight, g->admit.limit, g->admit.queued,
+		 *free_slot ? "" : ": would queue");
+	put_step(r, "shed", *free_slot ? AG_V_ALLOW : AG_V_DENY, 0, detail);
+	return 0;
+}
+
+void gov_admin_explain(struct gov *g, struct gov_client *c, const char *user, const char *addr)
+{
+	static struct gov_reply steps, out;
+	struct gov_decision d;
+	struct gov_norm n;
+	int64_t list_retry, retry;
+	int list_denied, allowlisted = 0, deny, rule, free_slot = 0, rc;
+
+	memset(&steps, 0, sizeof(steps));
+	memset(&out, 0, sizeof(out));
+	if (gov_admin_norm(g, user, addr, &n) < 0) {
+		gov_client_error(c, AG_ERR_INVAL, "explain: invalid user or address");
+		return;
+	}
+	list_steps(g, &steps, &n, &list_denied, &list_retry);
+	if (!list_denied && n.src.is_addr)
+		allowlisted =
+		    gov_lists_match(g->lists, &n.src.addr, ag_wall_ms(), NULL) == GOV_LIST_ALLOW;
+	rc = store_steps(g, &steps, &n, allowlisted, &d, &free_slot);
+	if (rc < 0) {
+		gov_client_error(c, rc, "explain: store failed");
+		return;
+	}
+	/* Deny wins over the store, as in a DECIDE. */
+	deny = list_denied || d.verdict == AG_V_DENY;
+	rule = list_denied ? GOV_RULE_DENYLIST : deny ? d.rule : GOV_RULE_NONE;
+	retry = list_denied ? list_retry : deny ? d.retry_ms : 0;
+
+	gov_reply_put(&out, "kind=decision");
+	gov_reply_str(&out, "user", n.user);
+	gov_reply_str(&out, "source", n.src.key);
+	gov_reply_put(&out, " verdict=%s rule=%s", deny ? "deny" : "allow", gov_rule_name(rule));
+	gov_reply_i64(&out, "retry_ms", retry);
+	gov_reply_put(&out, " class=%s trusted=%s slot_free=%s\n", ag_class_name(d.klass),
+	    d.trusted ? "yes" : "no", free_slot ? "yes" : "no");
+	gov_reply_put(&out, "%s", steps.buf);
+	(void)put_state(g, &out, n.user, n.src.key, n.src.agg);
+	gov_reply_send(c, &out);
+}
+
+/* ---- show ---- */
+
+void gov_admin_show(struct gov *g, struct gov_client *c, int nargs, char args[][AG_NAME_MAX + 1])
+{
+	static struct gov_reply r;
+	const char *what = nargs > 0 ? args[0] : "";
+	const char *user = NULL, *source = NULL, *agg = NULL;
+	char esc[96], text[200];
+	struct gov_norm n;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	if (strcmp(what, "user") == 0 && nargs == 2) {
+		what = "user";
+		rc = gov_admin_norm(g, args[1], NULL, &n);
+	} else if (strcmp(what, "source") == 0 && nargs == 2) {
+		what = "source";
+		rc = gov_admin_norm(g, "-", args[1], &n);
+	} else if (strcmp(what, "pair") == 0 && nargs == 3) {
+		what = "pair";
+		rc = gov_admin_norm(g, args[1], args[2], &n);
+	} else {
+		gov_client_error(c, AG_ERR_INVAL,
+				 "usage: show user NAME | source ADDR | pair NAME ADDR");
+		return;
+	}
+	if (rc < 0) {
+		gov_client_error(c, AG_ERR_INVAL, "show: invalid user or address");
+		return;
+	}
+	if (strcmp(what, "source") != 0)
+		user = n.user;
+	if (strcmp(what, "user") != 0) {
+		source = n.src.key;
+		agg = n.src.agg[0] != '\0' ? n.src.agg : NULL;
+	}
+	rc = put_state(g, &r, user, source, agg);
+	if (rc < 0) {
+		gov_client_error(c, rc, "show: the store could not describe it");
+		return;
+	}
+	if (rc == 0) {
+		ag_escape(esc, sizeof(esc), args[nargs - 1], strlen(args[nargs - 1]));
+		snprintf(text, sizeof(text), "nothing stored for %s %s", what, esc);
+		gov_client_error(c, AG_ERR_NOTFOUND, text);
+		return;
+	}
+	gov_reply_send(c, &r);
+}
+
+/* ---- top ---- */
+
+#define TOP_DEFAULT 10
+#define TOP_MAX	    100
+
+struct top_pick {
+	const struct gov_top_row *row;
+	int user; /* 1: from the users' table */
+};
+
+static int top_by_failures; /* the sort key of the current do_top: single-threaded */
+
+static int top_cmp(const void *a, const void *b)
+{
+	const struct gov_top_row *x = ((const struct top_pick *)a)->row;
+	const struct gov_top_row *y = ((const struct top_pick *)b)->row;
+	uint64_t kx = top_by_failures ? x->failures : x->denials;
+	uint64_t ky = top_by_failures ? y->failures : y->denials;
+	uint64_t ox = top_by_failures ? x->denials : x->failures;
+	uint64_t oy = top_by_failures ? y->denials : y->failures;
+
+	if (kx != ky)
+		return kx > ky ? -1 : 1;
+	if (ox != oy)
+		return ox > oy ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* A user is held under a user_cap hold; a source by an unexpired deny entry. */
+static int top_held(struct gov *g, const struct top_pick *p)
+{
+	char desc[DESCRIBE_MAX];
+	struct ag_cidr cidr;
+
+	if (p->user) {
+		if (g->store.ops->describe == NULL ||
+		    g->store.ops->describe(g->store.ctx, p->row->name, NULL, NULL, ag_wall_ms(),
+					   desc, sizeof(desc)) < 0)
+			return 0;
+		desc[sizeof(desc) - 1] = '\0';
+		return strstr(desc, " cap_until_in=") != NULL;
+	}
+	return ag_cidr_parse(p->row->name, &cidr) == 0 &&
+	       gov_lists_match(g->lists, &cidr.addr, ag_wall_ms(), NULL) == GOV_LIST_DENY;
+}
+
+/* top [N [denials|failures]] */
+void gov_admin_top(struct gov *g, struct gov_client *c, int nargs, char args[][AG_NAME_MAX + 1])
+{
+	static struct top_pick picks[2 * GOV_TOP_SLOTS];
+	static struct gov_reply r;
+	int64_t want = TOP_DEFAULT;
+	size_t n = 0, i;
+	int j;
+
+	memset(&r, 0, sizeof(r));
+	if (nargs > 2 || (nargs >= 1 && ag_parse_int(args[0], 1, TOP_MAX, &want) < 0) ||
+	    (nargs == 2 && strcmp(args[1], "denials") != 0 && strcmp(args[1], "failures") != 0)) {
+		gov_client_error(c, AG_ERR_INVAL, "usage: top [N (1-100) [denials|failures]]");
+		return;
+	}
+	top_by_failures = nargs == 2 && strcmp(args[1], "failures") == 0;
+	for (j = 0; j < g->top_src.n; j++)
+		picks[n++] = (struct top_pick){&g->top_src.rows[j], 0};
+	for (j = 0; j < g->top_user.n; j++)
+		picks[n++] = (struct top_pick){&g->top_user.rows[j], 1};
+	qsort(picks, n, sizeof(picks[0]), top_cmp);
+	for (i = 0; i < n && i < (size_t)want; i++) {
+		gov_reply_put(&r, "kind=offender scope=%s", picks[i].user ? "user" : "source");
+		gov_reply_str(&r, "name", picks[i].row->name);
+		gov_reply_u64(&r, "denials", picks[i].row->denials);
+		gov_reply_u64(&r, "failures", picks[i].row->failures);
+		gov_reply_put(&r, " held=%s\n", top_held(g, &picks[i]) ? "yes" : "no");
+	}
+	gov_reply_send(c, &r);
+}

@@ -21,7 +21,6 @@
 #include "metrics.h"
 #include "reply.h"
 
-#define DESCRIBE_MAX 2048
 
 /* ---- metrics ---- */
 

@@ -1,9 +1,10 @@
-/* ag_conf.c - the option table, authguard.conf and the PAM module arguments.
+/* ag_conf.c - the option table and authguard.conf.
  *
  * Every key is spelled, bounded, defaulted and documented once, in table[];
- * the config file, the module arguments and the defaults all go through
- * ag_option_set() (ag_parse.c), so a default is checked by the same code as
- * a user's value.
+ * the config file, the module arguments (ag_modargs.c) and the defaults all
+ * go through ag_option_set() (ag_parse.c), so a default is checked by the
+ * same code as a user's value. The file is read with inih, one line at a
+ * time, so that every message names FILE:LINE.
  */
 #include "config.h"
 #include <ctype.h>
@@ -194,6 +195,8 @@ static const struct ag_option table[] = {
 
 #define N_OPTIONS (sizeof(table) / sizeof(table[0]))
 
+_Static_assert(N_OPTIONS <= AG_OPTIONS_MAX, "raise AG_OPTIONS_MAX in ag_conf.h");
+
 /* ---- loopback listening addresses ---------------------------------------- */
 
 int ag_parse_loopback(const char *s, char *host, size_t hostcap, unsigned *port)
@@ -306,10 +309,7 @@ static int known_section(const char *name, size_t len)
 	return 0;
 }
 
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
+void ag_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -320,9 +320,8 @@ static void fail(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Applies the defaults of one scope; a default that fails is a bug in
- * table[], which the tests catch. */
-static int apply_defaults(void *base, unsigned scope)
+/* A default that fails is a bug in table[], which the tests catch. */
+int ag_option_defaults(void *base, unsigned scope)
 {
 	size_t i;
 	int rc;
@@ -344,7 +343,7 @@ int ag_conf_init(struct ag_conf *c)
 	if (c == NULL)
 		return AG_ERR_INVAL;
 	memset(c, 0, sizeof(*c));
-	rc = apply_defaults(c, AG_SCOPE_CONF);
+	rc = ag_option_defaults(c, AG_SCOPE_CONF);
 	if (rc != 0)
 		ag_conf_free(c);
 	return rc;
@@ -389,15 +388,15 @@ int ag_conf_set(struct ag_conf *c, const char *section, const char *key, const c
 	ag_quote_value(qs, sizeof(qs), section, strlen(section));
 	ag_quote_value(qk, sizeof(qk), key, strlen(key));
 	if (section[0] == '\0') {
-		fail(err, errlen, "%s%s%s: key outside any section (expected a [section] first)",
-		     or_empty(where), sep, qk);
+		ag_fail(err, errlen, "%s%s%s: key outside any section (expected a [section] first)",
+			or_empty(where), sep, qk);
 		return AG_ERR_CONFIG;
 	}
 	if (!known_section(section, strlen(section))) {
-		fail(err, errlen,
-		     "%s%sunknown section [%s] (expected governor, limits, overload, lists or "
-		     "store)",
-		     or_empty(where), sep, qs);
+		ag_fail(err, errlen,
+			"%s%sunknown section [%s] (expected governor, limits, overload, lists or "
+			"store)",
+			or_empty(where), sep, qs);
 		return AG_ERR_CONFIG;
 	}
 	o = ag_option_find(AG_SCOPE_CONF, section, key);
@@ -409,26 +408,28 @@ int ag_conf_set(struct ag_conf *c, const char *section, const char *key, const c
 				break;
 		}
 		if (i < N_OPTIONS)
-			fail(err, errlen, "%s%s[%s] %s: unknown key (it belongs in [%s])",
-			     or_empty(where), sep, qs, qk, table[i].section);
+			ag_fail(err, errlen, "%s%s[%s] %s: unknown key (it belongs in [%s])",
+				or_empty(where), sep, qs, qk, table[i].section);
 		else
-			fail(err, errlen, "%s%s[%s] %s: unknown key", or_empty(where), sep, qs, qk);
+			ag_fail(err, errlen, "%s%s[%s] %s: unknown key", or_empty(where), sep, qs,
+				qk);
 		return AG_ERR_CONFIG;
 	}
 	/* A value with its own check (metrics_listen) is checked before it is
 	 * stored, so that a refused value changes nothing. */
 	if (o->check != NULL && o->check(value, why, sizeof(why)) != 0) {
-		fail(err, errlen, "%s%s[%s] %s: %s (expected %s)", or_empty(where), sep, qs, qk,
-		     why, o->expect);
+		ag_fail(err, errlen, "%s%s[%s] %s: %s (expected %s)", or_empty(where), sep, qs, qk,
+			why, o->expect);
 		return AG_ERR_CONFIG;
 	}
 	rc = ag_option_set(o, c, value, why, sizeof(why));
 	if (rc == AG_ERR_CONFIG) {
 		ag_option_describe(o, expect, sizeof(expect));
-		fail(err, errlen, "%s%s[%s] %s: %s (expected %s)", or_empty(where), sep, qs, qk,
-		     why, expect);
+		ag_fail(err, errlen, "%s%s[%s] %s: %s (expected %s)", or_empty(where), sep, qs, qk,
+			why, expect);
 	} else if (rc != 0) {
-		fail(err, errlen, "%s%s[%s] %s: %s", or_empty(where), sep, qs, qk, ag_strerror(rc));
+		ag_fail(err, errlen, "%s%s[%s] %s: %s", or_empty(where), sep, qs, qk,
+			ag_strerror(rc));
 	}
 	return rc;
 }
@@ -451,37 +452,38 @@ int ag_conf_check(const struct ag_conf *c, const char *where, char *err, size_t 
 			continue;
 		v = *(char *const *)(const void *)((const char *)c + o->offset);
 		if (o->check(or_empty(v), why, sizeof(why)) != 0) {
-			fail(err, errlen, "%s%s[%s] %s: %s (expected %s)", w, sep, o->section,
-			     o->key, why, o->expect);
+			ag_fail(err, errlen, "%s%s[%s] %s: %s (expected %s)", w, sep, o->section,
+				o->key, why, o->expect);
 			return AG_ERR_CONFIG;
 		}
 	}
 	if (c->trusted_reserve_pct + c->clean_reserve_pct >= 100) {
-		fail(err, errlen,
-		     "%s%s[overload] trusted_reserve + clean_reserve must stay below 100%% "
-		     "(now %lld%% + %lld%%)",
-		     w, sep, (long long)c->trusted_reserve_pct, (long long)c->clean_reserve_pct);
+		ag_fail(err, errlen,
+			"%s%s[overload] trusted_reserve + clean_reserve must stay below 100%% "
+			"(now %lld%% + %lld%%)",
+			w, sep, (long long)c->trusted_reserve_pct, (long long)c->clean_reserve_pct);
 		return AG_ERR_CONFIG;
 	}
 	if (c->backoff_base_ms > c->backoff_max_ms) {
-		fail(err, errlen, "%s%s[limits] backoff_base must not exceed backoff_max", w, sep);
+		ag_fail(err, errlen, "%s%s[limits] backoff_base must not exceed backoff_max", w,
+			sep);
 		return AG_ERR_CONFIG;
 	}
 	if (c->cap_hold_base_ms > c->cap_hold_max_ms) {
-		fail(err, errlen, "%s%s[limits] cap_hold_base must not exceed cap_hold_max", w,
-		     sep);
+		ag_fail(err, errlen, "%s%s[limits] cap_hold_base must not exceed cap_hold_max", w,
+			sep);
 		return AG_ERR_CONFIG;
 	}
 	if (c->agg_prefix_v4 > c->source_prefix_v4 || c->agg_prefix_v6 > c->source_prefix_v6) {
-		fail(err, errlen,
-		     "%s%s[limits] agg_prefix_v4/v6 must not be longer than source_prefix_v4/v6 "
-		     "(the aggregate contains the source)",
-		     w, sep);
+		ag_fail(err, errlen,
+			"%s%s[limits] agg_prefix_v4/v6 must not be longer than source_prefix_v4/v6 "
+			"(the aggregate contains the source)",
+			w, sep);
 		return AG_ERR_CONFIG;
 	}
 	if (c->codel_target_ms > c->codel_interval_ms) {
-		fail(err, errlen, "%s%s[overload] codel_target must not exceed codel_interval", w,
-		     sep);
+		ag_fail(err, errlen, "%s%s[overload] codel_target must not exceed codel_interval",
+			w, sep);
 		return AG_ERR_CONFIG;
 	}
 	return 0;
@@ -514,7 +516,7 @@ static void load_fail(struct load_ctx *x, int code, const char *fmt, ...)
 	va_end(ap);
 	x->err_line = x->lineno;
 	x->err_code = code;
-	fail(x->err, x->errlen, "%s:%u: %s", x->name, x->lineno, msg);
+	ag_fail(x->err, x->errlen, "%s:%u: %s", x->name, x->lineno, msg);
 }
 
 /* Rejects what inih would take in a surprising way, before it sees it: an
@@ -619,8 +621,8 @@ static int on_entry(void *user, const char *section, const char *key, const char
 	if (o != NULL && o->type != AG_T_LIST && x->seen[o - table] != 0) {
 		x->err_line = x->lineno;
 		x->err_code = AG_ERR_CONFIG;
-		fail(x->err, x->errlen, "%s: [%s] %s: set twice (first at line %u)", where,
-		     o->section, o->key, x->seen[o - table]);
+		ag_fail(x->err, x->errlen, "%s: [%s] %s: set twice (first at line %u)", where,
+			o->section, o->key, x->seen[o - table]);
 		return 0;
 	}
 	rc = ag_conf_set(x->c, section, key, value, where, x->err, x->errlen);
@@ -651,15 +653,16 @@ int ag_conf_load_fp(struct ag_conf *c, FILE *f, const char *name, char *err, siz
 	x.errlen = errlen;
 	r = ini_parse_stream(read_line, &x, on_entry, &x);
 	if (r == -2) {
-		fail(err, errlen, "%s: %s", x.name, ag_strerror(AG_ERR_NOMEM));
+		ag_fail(err, errlen, "%s: %s", x.name, ag_strerror(AG_ERR_NOMEM));
 		return AG_ERR_NOMEM;
 	}
 	/* inih reports the first line it could not parse, having gone on past
 	 * it; a handler or reader error found earlier takes precedence. */
 	if (r > 0 && (x.err_line == 0 || (unsigned)r < x.err_line)) {
-		fail(err, errlen,
-		     "%s:%d: syntax error (expected \"[section]\", \"key = value\" or a comment)",
-		     x.name, r);
+		ag_fail(
+		    err, errlen,
+		    "%s:%d: syntax error (expected \"[section]\", \"key = value\" or a comment)",
+		    x.name, r);
 		return AG_ERR_CONFIG;
 	}
 	if (x.err_line != 0)
@@ -681,15 +684,15 @@ int ag_conf_load(struct ag_conf *c, const char *path, char *err, size_t errlen)
 	if (f == NULL) {
 		int e = errno;
 
-		fail(err, errlen, "%s: %s", path,
-		     e == ENOENT ? "not found (no such file)" : strerror(e));
+		ag_fail(err, errlen, "%s: %s", path,
+			e == ENOENT ? "not found (no such file)" : strerror(e));
 		rc = e == ENOENT		   ? AG_ERR_NOTFOUND
 		     : (e == EACCES || e == EPERM) ? AG_ERR_PERM
 						   : AG_ERR_IO;
 		goto out;
 	}
 	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fail(err, errlen, "%s: not a regular file", path);
+		ag_fail(err, errlen, "%s: not a regular file", path);
 		rc = AG_ERR_CONFIG;
 		goto out;
 	}
@@ -697,113 +700,5 @@ int ag_conf_load(struct ag_conf *c, const char *path, char *err, size_t errlen)
 out:
 	if (f != NULL)
 		fclose(f);
-	return rc;
-}
-
-/* ---- module arguments ---------------------------------------------------- */
-
-void ag_modargs_free(struct ag_modargs *a)
-{
-	if (a == NULL)
-		return;
-	free(a->socket);
-	free(a->conf);
-	memset(a, 0, sizeof(*a));
-}
-
-/* The argument that set option j before (index into argv), if any; phases,
- * precheck/noprecheck and repeats all write the same field. */
-static int earlier_conflict(const int *given, const struct ag_option *o, size_t *which)
-{
-	size_t j;
-
-	for (j = 0; j < N_OPTIONS; j++) {
-		if (given[j] != 0 && table[j].offset == o->offset &&
-		    (table[j].scope & AG_SCOPE_PAM)) {
-			*which = j;
-			return given[j] - 1;
-		}
-	}
-	return -1;
-}
-
-static int modarg(struct ag_modargs *a, int *given, const char *const *argv, int i, char *err,
-		  size_t errlen)
-{
-	const char *arg = argv[i], *eq = strchr(arg, '=');
-	char key[32], qa[AG_QUOTE_BUF], qp[AG_QUOTE_BUF], expect[160], why[AG_QUOTE_BUF + 40];
-	size_t klen = eq != NULL ? (size_t)(eq - arg) : strlen(arg), which = 0;
-	const struct ag_option *o = NULL;
-	int prev, rc;
-
-	ag_quote_value(qa, sizeof(qa), arg, strlen(arg));
-	if (klen < sizeof(key)) {
-		memcpy(key, arg, klen);
-		key[klen] = '\0';
-		o = ag_option_find(AG_SCOPE_PAM, NULL, key);
-	}
-	if (o == NULL) {
-		fail(err, errlen, "argument '%s': unknown argument", qa);
-		return AG_ERR_CONFIG;
-	}
-	if (o->type == AG_T_FLAG && eq != NULL) {
-		fail(err, errlen, "argument '%s': %s takes no value", qa, o->key);
-		return AG_ERR_CONFIG;
-	}
-	if (o->type != AG_T_FLAG && eq == NULL) {
-		fail(err, errlen, "argument '%s': needs a value (%s=...)", qa, o->key);
-		return AG_ERR_CONFIG;
-	}
-	prev = earlier_conflict(given, o, &which);
-	if (prev >= 0) {
-		ag_quote_value(qp, sizeof(qp), argv[prev], strlen(argv[prev]));
-		if (o->offset == offsetof(struct ag_modargs, phase))
-			fail(err, errlen,
-			     "argument '%s': only one phase allowed ('%s' given before)", qa, qp);
-		else if (&table[which] == o)
-			fail(err, errlen, "argument '%s': %s given twice (also '%s')", qa, o->key,
-			     qp);
-		else
-			fail(err, errlen, "argument '%s': conflicts with '%s'", qa, qp);
-		return AG_ERR_CONFIG;
-	}
-	rc = ag_option_set(o, a, eq != NULL ? eq + 1 : "", why, sizeof(why));
-	if (rc == AG_ERR_CONFIG) {
-		ag_option_describe(o, expect, sizeof(expect));
-		fail(err, errlen, "argument '%s': %s (expected %s)", qa, why, expect);
-		return rc;
-	}
-	if (rc != 0) {
-		fail(err, errlen, "argument '%s': %s", qa, ag_strerror(rc));
-		return rc;
-	}
-	given[o - table] = i + 1;
-	return 0;
-}
-
-int ag_modargs_parse(struct ag_modargs *a, int argc, const char **argv, char *err, size_t errlen)
-{
-	int given[N_OPTIONS];
-	int i, rc;
-
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
-	if (a == NULL)
-		return AG_ERR_INVAL;
-	memset(a, 0, sizeof(*a));
-	memset(given, 0, sizeof(given));
-	if (argc < 0 || (argc > 0 && argv == NULL))
-		return AG_ERR_INVAL;
-	rc = apply_defaults(a, AG_SCOPE_PAM);
-	for (i = 0; rc == 0 && i < argc; i++) {
-		if (argv[i] == NULL) {
-			fail(err, errlen, "argument %d: missing", i + 1);
-			rc = AG_ERR_INVAL;
-			break;
-		}
-		rc = modarg(a, given, argv, i, err, errlen);
-	}
-	if (rc != 0)
-		ag_modargs_free(a);
 	return rc;
 }

@@ -132,11 +132,25 @@ struct ag_modargs {
 #define AG_DEFAULT_SOCKET "/run/authguard/governor.sock"
 #define AG_DEFAULT_USER_SOCKET "/run/authguard/user.sock"
 
+/* Entries in the option table at most (checked when ag_conf.c is built), so
+ * that other files may size arrays indexed by option. */
+#define AG_OPTIONS_MAX 128
+
 /* The option table; *n gets its length. Static, never NULL. */
 const struct ag_option *ag_options(size_t *n);
 
 /* Finds an option by section (NULL = module scope) and key; NULL if none. */
 const struct ag_option *ag_option_find(unsigned scope, const char *section, const char *key);
+
+/* Sets every option of scope (AG_SCOPE_CONF or AG_SCOPE_PAM) that has a
+ * default in base (a struct ag_conf or a struct ag_modargs), through
+ * ag_option_set. 0 or the first error; what was set before it stays set. */
+int ag_option_defaults(void *base, unsigned scope) __attribute__((warn_unused_result));
+
+/* Formats a message into err (nothing when err is NULL or errlen 0), for the
+ * err/errlen pair the functions below take. */
+void ag_fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Fills *c with the defaults from the table. Returns 0 or AG_ERR_NOMEM. */
 int ag_conf_init(struct ag_conf *c) __attribute__((warn_unused_result));

@@ -1,5 +1,5 @@
 /* test_conf.c - the option table, value parsers, authguard.conf and the PAM
- * module arguments (lib/ag_conf.c, lib/ag_parse.c). */
+ * module arguments (lib/ag_conf.c, lib/ag_modargs.c, lib/ag_parse.c). */
 #include "config.h"
 #include <errno.h>
 #include <grp.h>

@@ -21,7 +21,6 @@
 #include "metrics.h"
 #include "reply.h"
 
-
 /* ---- metrics ---- */
 
 static void do_metrics(struct gov *g, struct gov_client *c)
@@ -43,8 +42,9 @@ static void do_status(struct gov *g, struct gov_client *c)
 {
 	static struct gov_reply r; /* the loop is single-threaded; keeps 16 KiB off the stack */
 	const struct gov_stats *st = &g->stats;
-	int64_t tracked = 0, trusted = 0;
+	int64_t tracked = 0, trusted = 0, rate, state_since = 0;
 	uint64_t denied = 0;
+	const char *state;
 	int i;
 
 	memset(&r, 0, sizeof(r));
@@ -52,12 +52,27 @@ static void do_status(struct gov *g, struct gov_client *c)
 		denied += st->denied[i];
 	if (g->store.ops->counts != NULL)
 		g->store.ops->counts(g->store.ctx, &tracked, &trusted);
+	rate = gov_stats_rate_milli(g);
+	state = gov_store_state(&g->store, &state_since);
 	gov_reply_put(&r, "kind=status");
 	gov_reply_str(&r, "version", PACKAGE_VERSION);
+	gov_reply_i64(&r, "started_ms", g->start_wall_ms);
 	gov_reply_i64(&r, "uptime_s", (ag_mono_ms() - g->start_mono_ms) / 1000);
 	gov_reply_str(&r, "store", g->store.ops->name != NULL ? g->store.ops->name : "?");
+	gov_reply_str(&r, "store_state", state);
+	gov_reply_i64(&r, "store_state_since_ms",
+		      state_since > 0 ? state_since : g->start_wall_ms);
+	gov_reply_u64(&r, "store_errors",
+		      st->store_errors[GOV_STORE_DECIDE] + st->store_errors[GOV_STORE_PRECHECK] +
+			  st->store_errors[GOV_STORE_REPORT]);
+	gov_reply_put(&r, " requests_per_s=%" PRId64 ".%03" PRId64, rate / 1000, rate % 1000);
+	gov_reply_i64(&r, "rate_window_s", g->rate.n > 1 ? g->rate.n - 1 : 0);
+	gov_reply_u64(&r, "requests", gov_stats_decisions(g));
 	gov_reply_i64(&r, "clients", g->nclients);
 	gov_reply_i64(&r, "inflight", g->admit.inflight);
+	gov_reply_i64(&r, "inflight_trusted", g->admit.inflight_class[AG_CLASS_TRUSTED]);
+	gov_reply_i64(&r, "inflight_clean", g->admit.inflight_class[AG_CLASS_CLEAN]);
+	gov_reply_i64(&r, "inflight_failing", g->admit.inflight_class[AG_CLASS_DIRTY]);
 	gov_reply_i64(&r, "limit", g->admit.limit);
 	gov_reply_i64(&r, "queued_trusted", g->admit.q[AG_CLASS_TRUSTED].len);
 	gov_reply_i64(&r, "queued_clean", g->admit.q[AG_CLASS_CLEAN].len);

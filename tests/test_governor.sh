@@ -13,9 +13,9 @@ command -v stat >/dev/null 2>&1 || { echo "no stat(1): skipping"; exit 77; }
 tag=gov
 . "${AG_SRCDIR:-.}/tests/testlib.sh"
 
-# has_limit TEXT N: status output shows limit N ("limit=N" or "limit: N").
+# has_limit TEXT N: status output shows limit N ("in-flight: I of N").
 has_limit() {
-	printf '%s\n' "$1" | grep -Eq "limit[:=][[:space:]]*$2([^0-9]|\$)"
+	printf '%s\n' "$1" | grep -Eq "^in-flight: +[0-9]+ of $2 "
 }
 
 sock="$dir/run/governor.sock"

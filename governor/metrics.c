@@ -95,10 +95,20 @@ static void counters(struct out *o, const struct gov *g)
 	    [AG_OUT_UNAVAIL] = "unavail",
 	    [AG_OUT_PASS] = "pass",
 	};
+	static const char *const classes[AG_CLASS_COUNT] = {
+	    [AG_CLASS_TRUSTED] = "trusted",
+	    [AG_CLASS_CLEAN] = "clean",
+	    [AG_CLASS_DIRTY] = "failing",
+	};
+	static const char *const store_ops[GOV_STORE_OPS] = {
+	    [GOV_STORE_DECIDE] = "decide",
+	    [GOV_STORE_PRECHECK] = "precheck",
+	    [GOV_STORE_REPORT] = "report",
+	};
 	const struct gov_stats *st = &g->stats;
 	uint64_t denied = 0;
-	char lab[64];
-	int i;
+	char lab[80];
+	int i, k;
 
 	for (i = 0; i < GOV_RULE_COUNT; i++)
 		denied += st->denied[i];
@@ -121,6 +131,34 @@ static void counters(struct out *o, const struct gov *g)
 	}
 	sample(o, "authguard_reports_total", "outcome=\"abandon\"", st->abandoned);
 
+	head(o, "authguard_class_reports_total", "counter",
+	     "Outcomes reported, by the class the attempt was admitted in.");
+	for (k = 0; k < AG_CLASS_COUNT; k++) {
+		for (i = AG_OUT_SUCCESS; i <= AG_OUT_PASS; i++) {
+			snprintf(lab, sizeof(lab), "class=\"%s\",outcome=\"%s\"", classes[k],
+				 outcomes[i]);
+			sample(o, "authguard_class_reports_total", lab, st->reports_by[k][i]);
+		}
+		snprintf(lab, sizeof(lab), "class=\"%s\",outcome=\"abandon\"", classes[k]);
+		sample(o, "authguard_class_reports_total", lab, st->abandoned_by[k]);
+	}
+	head(o, "authguard_admissions_total", "counter", "Attempts admitted, by class.");
+	for (k = 0; k < AG_CLASS_COUNT; k++) {
+		snprintf(lab, sizeof(lab), "class=\"%s\"", classes[k]);
+		sample(o, "authguard_admissions_total", lab, st->allowed_by[k]);
+	}
+	head(o, "authguard_queued_total", "counter", "Attempts told to wait for a slot, by class.");
+	for (k = 0; k < AG_CLASS_COUNT; k++) {
+		snprintf(lab, sizeof(lab), "class=\"%s\"", classes[k]);
+		sample(o, "authguard_queued_total", lab, st->queued_by[k]);
+	}
+	head(o, "authguard_store_errors_total", "counter",
+	     "Store operations that failed, by operation (no decision, or a report lost).");
+	for (k = 0; k < GOV_STORE_OPS; k++) {
+		snprintf(lab, sizeof(lab), "op=\"%s\"", store_ops[k]);
+		sample(o, "authguard_store_errors_total", lab, st->store_errors[k]);
+	}
+
 	head(o, "authguard_protocol_errors_total", "counter",
 	     "Requests refused as malformed or out of place.");
 	sample(o, "authguard_protocol_errors_total", NULL, st->proto_errors);
@@ -135,8 +173,11 @@ static void gauges(struct out *o, const struct gov *g)
 {
 	const char *store =
 	    g->store.ops != NULL && g->store.ops->name != NULL ? g->store.ops->name : "unknown";
+	static const char *const states[3] = {"ok", "degraded", "down"};
+	const char *state = gov_store_state(&g->store, NULL);
 	int64_t tracked = 0, trusted = 0;
-	char lab[64], secs[32];
+	char lab[80], secs[32];
+	int k;
 
 	if (g->store.ops != NULL && g->store.ops->counts != NULL)
 		g->store.ops->counts(g->store.ctx, &tracked, &trusted);
@@ -154,10 +195,24 @@ static void gauges(struct out *o, const struct gov *g)
 	sample_i64(o, "authguard_tracked_entries", NULL, tracked);
 	head(o, "authguard_trusted_pairs", "gauge", "Trusted (user, source) pairs kept.");
 	sample_i64(o, "authguard_trusted_pairs", NULL, trusted);
-	head(o, "authguard_store_up", "gauge", "1 when the store answers.");
+	head(o, "authguard_inflight_class", "gauge", "Admissions holding a slot, by class.");
+	sample_i64(o, "authguard_inflight_class", "class=\"trusted\"",
+		   g->admit.inflight_class[AG_CLASS_TRUSTED]);
+	sample_i64(o, "authguard_inflight_class", "class=\"clean\"",
+		   g->admit.inflight_class[AG_CLASS_CLEAN]);
+	sample_i64(o, "authguard_inflight_class", "class=\"failing\"",
+		   g->admit.inflight_class[AG_CLASS_DIRTY]);
+	head(o, "authguard_store_up", "gauge", "1 when the store answers (state ok or degraded).");
 	/* The store's name is one of ours ("memory"), never a peer's text. */
 	snprintf(lab, sizeof(lab), "store=\"%s\"", store);
-	sample(o, "authguard_store_up", lab, 1);
+	sample(o, "authguard_store_up", lab, strcmp(state, "down") != 0);
+	head(o, "authguard_store_state", "gauge",
+	     "1 for the store's current state: ok, degraded (answering from the host's own "
+	     "limits) or down.");
+	for (k = 0; k < 3; k++) {
+		snprintf(lab, sizeof(lab), "store=\"%s\",state=\"%s\"", store, states[k]);
+		sample(o, "authguard_store_state", lab, strcmp(state, states[k]) == 0);
+	}
 	head(o, "authguard_up", "gauge", "1 while the governor runs.");
 	sample(o, "authguard_up", NULL, 1);
 	head(o, "authguard_start_time_seconds", "gauge",

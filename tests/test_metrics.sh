@@ -132,7 +132,9 @@ for name in authguard_decisions_total authguard_denials_total authguard_reports_
 	authguard_inflight_limit authguard_queued authguard_clients authguard_tracked_entries \
 	authguard_trusted_pairs authguard_log_dropped_total authguard_store_up authguard_up \
 	authguard_start_time_seconds authguard_decision_seconds_bucket \
-	authguard_decision_seconds_sum authguard_decision_seconds_count; do
+	authguard_decision_seconds_sum authguard_decision_seconds_count \
+	authguard_class_reports_total authguard_admissions_total authguard_queued_total \
+	authguard_store_errors_total authguard_inflight_class authguard_store_state; do
 	check "has $name" grep -Eq "^$name(\\{| )" "$dir/metrics.txt"
 done
 for want in 'authguard_decisions_total{verdict="allow"}' 'authguard_decisions_total{verdict="deny"}' \
@@ -140,7 +142,12 @@ for want in 'authguard_decisions_total{verdict="allow"}' 'authguard_decisions_to
 	'authguard_denials_total{rule="user_cap"}' 'authguard_reports_total{outcome="abandon"}' \
 	'authguard_reports_total{outcome="pass"}' 'authguard_queued{class="failing"}' \
 	'authguard_store_up{store="memory"} 1' 'authguard_up 1' \
-	'authguard_decision_seconds_bucket{le="+Inf"}'; do
+	'authguard_decision_seconds_bucket{le="+Inf"}' \
+	'authguard_class_reports_total{class="failing",outcome="abandon"}' \
+	'authguard_store_errors_total{op="decide"} 0' 'authguard_store_errors_total{op="report"} 0' \
+	'authguard_store_state{store="memory",state="ok"} 1' \
+	'authguard_store_state{store="memory",state="down"} 0' \
+	'authguard_inflight_class{class="trusted"}'; do
 	check "has $want" grep -qF "$want" "$dir/metrics.txt"
 done
 check "TYPE of the histogram" grep -qx "# TYPE authguard_decision_seconds histogram" "$dir/metrics.txt"
@@ -152,6 +159,12 @@ allow=$(val 'authguard_decisions_total{verdict="allow"}')
 check "allows counted ($allow)" [ "${allow:-0}" -gt 0 ]
 succ=$(val 'authguard_reports_total{outcome="success"}')
 check "successes counted ($succ)" [ "${succ:-0}" -gt 0 ]
+# Admissions by class add up to the allows; reports by class to the reports.
+byclass=$(awk '/^authguard_admissions_total\{/ { n += $NF } END { print n + 0 }' "$dir/metrics.txt")
+check "admissions by class ($byclass) add up to the allows ($allow)" [ "$byclass" = "${allow:-x}" ]
+csucc=$(awk '/^authguard_class_reports_total\{.*outcome="success"/ { n += $NF } END { print n + 0 }' \
+	"$dir/metrics.txt")
+check "successes by class ($csucc) add up to all successes ($succ)" [ "$csucc" = "${succ:-x}" ]
 count=$(val authguard_decision_seconds_count)
 inf=$(val 'authguard_decision_seconds_bucket{le="+Inf"}')
 check "histogram count ($count) = +Inf bucket ($inf) > 0" [ "${count:-0}" -gt 0 -a "${count:-0}" = "$inf" ]

@@ -1,0 +1,793 @@
+-- rules.lua - rules 2-4 of docs/design.md (backoff, user_cap, source_rate,
+-- user_rate) and the trust/clean classification, for the Redis store: the
+-- same decide/report/reset as governor/store_mem.c + store_trust.c +
+-- store_admin.c, one EVALSHA each, atomic. Integer arithmetic only (every
+-- value stays below 2^53, where Lua's doubles are exact; divisions go
+-- through fdiv/tdiv, which are exact). Layout and sizes: docs/redis.md.
+--
+-- ---- Keys (the caller hashes every name; the script never sees one) ----
+-- PFX is the configured key prefix; hu, hs, ha are fixed-length keyed
+-- BLAKE2b digests of the user, the source key and the aggregate netblock.
+--   KEYS[1] P  PFX "P" hu hs  hash  pair: f failures, i inflight,
+--                                   h hold_until, l last_fail, s last_seen
+--   KEYS[2] S  PFX "S" hs     hash  source_rate TAT: t us, r frac (1/count us)
+--   KEYS[3] A  PFX "A" ha     string last failure in the aggregate (ms)
+--   KEYS[4] U  PFX "U" hu     hash  user: c/C clean TAT us/frac, d/D failing
+--                                   TAT us/frac, n ucfail, u last untrusted
+--                                   failure, k cap_until
+--   KEYS[5] H  PFX "H" hu     zset  the user's trusted sources: member hs,
+--                                   score last_ok * 1024 + seq
+--   KEYS[6] G  PFX "G"        zset  optional global trust index (max_trusted):
+--                                   member = H key .. hs, same score
+-- A field that would hold 0 is not stored; every key written gets a TTL
+-- (PEXPIRE) at the time store_mem would find the entry expired.
+-- With agg NULL the source is its own aggregate: KEYS[3] = PFX "A" hs.
+--
+-- ---- ARGV, common head ----
+--   ARGV[1] op: decide | report | describe | reset | trim
+--   ARGV[2] now: "time" (Redis TIME, ms) or wall-clock ms ("clock=local": tests,
+--           and a governor that must use its own clock)
+--   ARGV[3] conf: 17 comma-separated integers, in this order:
+--           pair_free_failures, backoff_base_ms, backoff_max_ms,
+--           failure_window_ms, source_count, source_period_ms, source_burst,
+--           user_count, user_period_ms, user_burst, user_max_failures,
+--           cap_hold_base_ms, cap_hold_max_ms, trust_ttl_ms,
+--           max_trusted_per_user, max_trusted, pin_ms
+--           (pin_ms: how long an attempt in flight keeps its pair alive with
+--           no report; the governor passes at least its lease)
+--   ARGV[4] flags: 1 allowlisted, 2 user socket (or'ed)
+--   ARGV[5] member: hs, the source's id in H (fixed length, 1..64 bytes);
+--           "" for reset scopes without a pair; the length for trim
+--
+-- decide  KEYS P S A U H [G]; ARGV[6] mode (0 GOV_CHECK, 1 GOV_COMMIT),
+--         ARGV[7] slot_mask (bit 1<<class). Reply, 31 integers:
+--           1 verdict (1 allow, 2 deny, 4 noslot)   2 rule (0 none, 3 backoff,
+--           4 source_rate, 5 user_rate, 6 user_cap) 3 retry_ms
+--           4 class (0 trusted, 1 clean, 2 failing) 5 trusted (0/1)
+--           6 nsteps (4)
+--           7-22 four steps (backoff, user_cap, source_rate, user_rate), each
+--             rule, verdict (1 allow, 2 deny, 0 skipped), retry_ms,
+--             skip (0 ran, 1 trusted pair, 2 allowlisted, 3 user socket)
+--           23 failures 24 inflight 25 hold_until_in 26 concurrent (0/1)
+--           27 ucfail 28 cap_until_in 29 source tokens
+--           30 user budget (0 clean, 1 failing) 31 user tokens
+-- report  KEYS P S A U H [G]; ARGV[6] outcome (1 success, 2 fail, 3 unavail,
+--         4 pass, 5 abandon), ARGV[7] jitter_pm (-200..200).
+--         Reply {cleared}: the pair's failures a success cleared, else 0.
+-- describe KEYS P S A U H [G]. Reply, 20 integers, as of now:
+--           1 pair stored 2 failures 3 inflight 4 hold_until 5 last_fail
+--           6 last_seen 7 trusted 8 last_ok 9 user stored 10 ucfail
+--           11 cap_level 12 cap_until 13 clean_tokens 14 failing_tokens
+--           15 trusted_sources 16 source stored 17 source tokens
+--           18 agg stored 19 agg last_fail 20 agg failing
+-- reset   KEYS[1] G (named even when unused), KEYS[2..] the keys to clear
+--         (found by name or by SCAN, see docs/redis.md); ARGV[5] member:
+--         with a member, trust zsets lose that member only (reset pair);
+--         without, they are dropped whole. A pair with attempts in flight
+--         keeps i and s. Reply {found}: entries cleared (keys P, S, A, U,
+--         plus trusted sources), 0 = AG_ERR_NOTFOUND.
+-- trim    KEYS[1] G; ARGV[5] member length. Drops the oldest trusted pairs
+--         beyond max_trusted (a reload lowered it). Reply {dropped}.
+-- Errors: "ERR authguard: ..." (bad arguments; nothing written), or
+-- "ERR authguard: full" (inflight at its maximum; nothing written).
+
+local MAXN = 9007199254740991 -- 2^53 - 1
+local NOW_MAX = 8000000000000 -- ms, year 2223: now * 1024 and now * 1000 stay exact
+local TICKS_MAX = 1000000000000000 -- (burst + 1) * period * 1000 + 1002 * count
+local CONCURRENT_RETRY_MS = 1000
+local INT32_MAX = 2147483647
+local SEQ = 1024 -- trust score = last_ok * SEQ + seq (order of successes in one ms)
+
+local R_BACKOFF, R_SOURCE, R_USER, R_CAP = 3, 4, 5, 6
+local V_ALLOW, V_DENY, V_NOSLOT = 1, 2, 4
+local C_TRUSTED, C_CLEAN, C_DIRTY = 0, 1, 2
+local O_SUCCESS, O_FAIL, O_UNAVAIL, O_PASS, O_ABANDON = 1, 2, 3, 4, 5
+
+local function bad(what)
+	error({err = 'ERR authguard: ' .. what})
+end
+
+-- A decimal integer in [lo, hi].
+local function int(s, lo, hi, what)
+	if type(s) ~= 'string' or #s > 17 or not string.find(s, '^%-?%d+$') then
+		bad('bad ' .. what)
+	end
+	local v = tonumber(s)
+	if v < lo or v > hi then
+		bad(what .. ' out of range')
+	end
+	return v
+end
+
+-- A stored integer; absent or damaged reads as 0.
+local function num(x)
+	local v = tonumber(x)
+	if v == nil or v ~= v or v < -MAXN or v > MAXN then
+		return 0
+	end
+	return math.floor(v)
+end
+
+-- floor(a / b) for b > 0, exact below 2^53.
+local function fdiv(a, b)
+	local q = math.floor(a / b)
+	local r = a - q * b
+	if r < 0 then
+		q = q - 1
+	elseif r >= b then
+		q = q + 1
+	end
+	return q
+end
+
+-- C's a / b (toward zero) for b > 0.
+local function tdiv(a, b)
+	if a >= 0 then
+		return fdiv(a, b)
+	end
+	return -fdiv(-a, b)
+end
+
+local function later(a, b)
+	if a > b then
+		return a
+	end
+	return b
+end
+
+local function S(v)
+	return string.format('%d', v)
+end
+
+-- ---- arguments ----
+
+local function clock(s)
+	if s == 'time' then
+		local t = redis.call('TIME')
+		return tonumber(t[1]) * 1000 + fdiv(tonumber(t[2]), 1000)
+	end
+	return int(s, 0, NOW_MAX, 'now')
+end
+
+local CONF = {
+	'free', 'base', 'max', 'window', 'scount', 'speriod', 'sburst', 'ucount', 'uperiod',
+	'uburst', 'umax', 'cbase', 'cmax', 'ttl', 'per_user', 'max_trusted', 'pin',
+}
+local DUR_MAX = 1000000000000 -- ms, about 31 years: far above any option's bound
+
+local function rate(count, period, burst, what)
+	if (burst + 1) * period * 1000 + 1002 * count > TICKS_MAX then
+		bad(what .. ' too large for exact arithmetic')
+	end
+	return {n = count, t = period * 1000, tau = burst * period * 1000, burst = burst}
+end
+
+local function conf(s)
+	local c, i = {}, 0
+	if type(s) ~= 'string' or #s > 400 then
+		bad('bad conf')
+	end
+	for part in string.gmatch(s .. ',', '([^,]*),') do
+		i = i + 1
+		if i > #CONF then
+			bad('conf has too many values')
+		end
+		c[CONF[i]] = int(part, 0, DUR_MAX, 'conf ' .. CONF[i])
+	end
+	if i ~= #CONF then
+		bad('conf needs ' .. #CONF .. ' values')
+	end
+	for _, k in ipairs({'scount', 'speriod', 'sburst', 'ucount', 'uperiod', 'uburst', 'ttl', 'pin'}) do
+		if c[k] < 1 then
+			bad('conf ' .. k .. ' must be at least 1')
+		end
+	end
+	c.src = rate(c.scount, c.speriod, c.sburst, 'source_rate')
+	c.usr = rate(c.ucount, c.uperiod, c.uburst, 'user_rate')
+	return c
+end
+
+local function member(s)
+	if type(s) ~= 'string' or #s < 1 or #s > 64 then
+		bad('bad member')
+	end
+	return s
+end
+
+-- ---- arithmetic: gcra.c and backoff.c ----
+
+-- gov_gcra: the attempt at now against the stored TAT (us, frac).
+-- Returns allowed, retry_ms, tokens, new us, new frac.
+local function gcra(p, us, frac, now)
+	local now_us = now * 1000
+	local d = 0
+	if us >= now_us then
+		if frac < 0 or frac >= p.n then
+			frac = 0
+		end
+		local diff = us - now_us
+		if diff > fdiv(p.tau, p.n) + 1 then
+			d = p.tau
+		else
+			d = diff * p.n + frac
+		end
+	end
+	local tokens = 0
+	if d <= p.tau then
+		tokens = fdiv(p.tau - d, p.t)
+	end
+	local nd = d + p.t
+	if nd > p.tau then
+		local unit = p.n * 1000
+		return false, fdiv(nd - p.tau + unit - 1, unit), tokens, us, frac
+	end
+	local q = fdiv(nd, p.n)
+	return true, 0, tokens, now_us + q, nd - q * p.n
+end
+
+-- The first ms at which the TAT has passed (gov_gcra_idle).
+local function gcra_idle_at(us, frac)
+	if frac <= 0 and us - fdiv(us, 1000) * 1000 == 0 then
+		return fdiv(us, 1000)
+	end
+	return fdiv(us, 1000) + 1
+end
+
+-- gov_backoff_hold.
+local function backoff_hold(n, nfree, base, max, jitter)
+	if nfree < 0 then
+		nfree = 0
+	end
+	if n <= nfree or max <= 0 then
+		return 0
+	end
+	if base < 1 then
+		base = 1
+	end
+	local e, hold = n - nfree - 1, 0
+	if e >= 62 or base > fdiv(max, 2 ^ e) then
+		hold = max
+	else
+		hold = base * 2 ^ e
+	end
+	if jitter > 200 then
+		jitter = 200
+	elseif jitter < -200 then
+		jitter = -200
+	end
+	local inc = fdiv(hold, 1000) * jitter + tdiv((hold - fdiv(hold, 1000) * 1000) * jitter, 1000)
+	if inc > max - hold then
+		hold = max
+	else
+		hold = hold + inc
+	end
+	if hold < 1 then
+		return 1
+	end
+	return hold
+end
+
+local function forget_at(last_fail, hold_until, window)
+	return later(last_fail, hold_until) + window
+end
+
+local function recent(t, now, window)
+	return t > 0 and now - t < window
+end
+
+local function until_(t, now)
+	if t > now then
+		return t - now
+	end
+	return 0
+end
+
+-- ---- entries ----
+
+local function read_pair(k)
+	local v = redis.call('HMGET', k, 'f', 'i', 'h', 'l', 's')
+	return {
+		f = num(v[1]), i = num(v[2]), h = num(v[3]), l = num(v[4]), s = num(v[5]),
+		stored = v[1] or v[2] or v[3] or v[4] or v[5],
+	}
+end
+
+local function read_user(k)
+	local v = redis.call('HMGET', k, 'c', 'C', 'd', 'D', 'n', 'u', 'k')
+	return {
+		c = num(v[1]), cf = num(v[2]), d = num(v[3]), df = num(v[4]), n = num(v[5]),
+		u = num(v[6]), k = num(v[7]),
+		stored = v[1] or v[2] or v[3] or v[4] or v[5] or v[6] or v[7],
+	}
+end
+
+local function read_src(k)
+	local v = redis.call('HMGET', k, 't', 'r')
+	return {t = num(v[1]), r = num(v[2]), stored = v[1] or v[2]}
+end
+
+-- gov_mem_pair_now / gov_mem_user_now: forgotten failures forgotten.
+local function pair_now(c, p, now)
+	if (p.f > 0 or p.h > 0) and now >= forget_at(p.l, p.h, c.window) then
+		p.f, p.h = 0, 0
+	end
+end
+
+local function user_now(c, u, now)
+	if (u.n > 0 or u.k > 0) and now >= forget_at(u.u, u.k, c.window) then
+		u.n, u.k = 0, 0
+	end
+end
+
+-- Writes the non-zero fields, deletes the zero ones, and sets the key to
+-- expire at expire_at; a key with nothing left, or already expired, goes.
+local function hwrite(k, names, vals, expire_at, now)
+	local set, del = {}, {}
+	for j, f in ipairs(names) do
+		if vals[j] ~= 0 then
+			set[#set + 1] = f
+			set[#set + 1] = S(vals[j])
+		else
+			del[#del + 1] = f
+		end
+	end
+	if #set == 0 or expire_at <= now then
+		redis.call('DEL', k)
+		return
+	end
+	redis.call('HSET', k, unpack(set))
+	if #del > 0 then
+		redis.call('HDEL', k, unpack(del))
+	end
+	redis.call('PEXPIRE', k, S(expire_at - now))
+end
+
+-- When store_mem would find the entry expired (gov_mem_expired); an attempt
+-- in flight keeps the pair for pin_ms after the last write instead of forever.
+local function pair_expiry(c, p, now)
+	local t = 0
+	if p.f > 0 or p.h > 0 or p.l > 0 then
+		t = forget_at(p.l, p.h, c.window)
+	end
+	if p.i > 0 then
+		t = later(t, now + c.pin)
+	end
+	return t
+end
+
+local function user_expiry(c, u)
+	local t = fdiv(later(u.c, u.d), 1000) + 1
+	if u.n > 0 or u.k > 0 then
+		t = later(t, forget_at(u.u, u.k, c.window))
+	end
+	return t
+end
+
+local function write_pair(c, k, p, now)
+	hwrite(k, {'f', 'i', 'h', 'l', 's'}, {p.f, p.i, p.h, p.l, p.s}, pair_expiry(c, p, now), now)
+end
+
+local function write_user(c, k, u, now)
+	hwrite(k, {'c', 'C', 'd', 'D', 'n', 'u', 'k'}, {u.c, u.cf, u.d, u.df, u.n, u.u, u.k},
+		user_expiry(c, u), now)
+end
+
+local function write_src(k, t, r, now)
+	hwrite(k, {'t', 'r'}, {t, r}, gcra_idle_at(t, r), now)
+end
+
+-- ---- trust (store_trust.c) ----
+
+local function trust_enabled(c)
+	return c.max_trusted > 0 and c.per_user > 0
+end
+
+-- last_ok of (H, m) or nil; trusted when within trust_ttl and among the
+-- user's newest max_trusted_per_user (a reload may have lowered it).
+local function trust_of(c, kh, m, now)
+	local sc = redis.call('ZSCORE', kh, m)
+	if not sc then
+		return false, 0
+	end
+	local last_ok = fdiv(num(sc), SEQ)
+	if not trust_enabled(c) or now - last_ok >= c.ttl then
+		return false, last_ok
+	end
+	local rank = redis.call('ZREVRANK', kh, m)
+	return rank ~= false and rank < c.per_user, last_ok
+end
+
+-- Drops members of the user's set kh (and their global entries).
+local function drop_members(kh, kg, ms)
+	if #ms == 0 then
+		return
+	end
+	redis.call('ZREM', kh, unpack(ms))
+	if kg then
+		local g = {}
+		for j, m in ipairs(ms) do
+			g[j] = kh .. m
+		end
+		redis.call('ZREM', kg, unpack(g))
+	end
+end
+
+local function expire_zset(c, k, now)
+	local top = redis.call('ZREVRANGE', k, 0, 0, 'WITHSCORES')
+	if top[2] then
+		local at = fdiv(num(top[2]), SEQ) + c.ttl
+		if at > now then
+			redis.call('PEXPIRE', k, S(at - now))
+		else
+			redis.call('DEL', k)
+		end
+	end
+end
+
+-- gov_mem_trust_put: (user, m) succeeded at now.
+local function trust_put(c, kh, kg, m, now)
+	if not trust_enabled(c) then
+		return
+	end
+	-- Expired pairs first: they are the oldest, so the bounds below drop the
+	-- same live pairs as store_mem, which sweeps them lazily.
+	local cut = S((now - c.ttl + 1) * SEQ)
+	drop_members(kh, kg, redis.call('ZRANGEBYSCORE', kh, '-inf', '(' .. cut))
+	if kg then
+		redis.call('ZREMRANGEBYSCORE', kg, '-inf', '(' .. cut)
+	end
+	-- Successes in one ms keep their order: one above the newest of this ms.
+	local base = now * SEQ
+	local top = redis.call('ZREVRANGEBYSCORE', kg or kh, S(base + SEQ - 1), S(base), 'WITHSCORES',
+		'LIMIT', 0, 1)
+	local score = base
+	if top[2] then
+		score = num(top[2]) + 1
+		if score > base + SEQ - 1 then
+			score = base + SEQ - 1
+		end
+	end
+	local known = redis.call('ZSCORE', kh, m)
+	if not known and kg then
+		-- The table's bound: drop the least recently successful pairs.
+		while redis.call('ZCARD', kg) >= c.max_trusted do
+			local old = redis.call('ZRANGE', kg, 0, 0)[1]
+			local okh = string.sub(old, 1, #old - #m)
+			redis.call('ZREM', kg, old)
+			redis.call('ZREM', okh, string.sub(old, #old - #m + 1))
+		end
+	end
+	redis.call('ZADD', kh, S(score), m)
+	if kg then
+		redis.call('ZADD', kg, S(score), kh .. m)
+	end
+	local n = redis.call('ZCARD', kh)
+	if n > c.per_user then
+		drop_members(kh, kg, redis.call('ZRANGE', kh, 0, n - c.per_user - 1))
+	end
+	expire_zset(c, kh, now)
+	if kg then
+		expire_zset(c, kg, now)
+	end
+end
+
+-- ---- decide ----
+
+local function load_view(c, K, now, flags, m)
+	local v = {p = read_pair(K[1]), s = read_src(K[2]), u = read_user(K[4])}
+	v.a = num(redis.call('GET', K[3]))
+	pair_now(c, v.p, now)
+	user_now(c, v.u, now)
+	local allowlisted, user_socket = flags % 2 == 1, fdiv(flags, 2) % 2 == 1
+	v.trusted = false
+	if not user_socket then
+		v.trusted = trust_of(c, K[5], m, now)
+	end
+	v.failing = recent(v.p.l, now, c.window) or recent(v.a, now, c.window)
+	if v.trusted then
+		v.klass = C_TRUSTED
+	elseif allowlisted or not v.failing then
+		v.klass = C_CLEAN
+	else
+		v.klass = C_DIRTY
+	end
+	v.skip_rates = 0
+	if v.trusted then
+		v.skip_rates = 1
+	elseif allowlisted then
+		v.skip_rates = 2
+	end
+	v.skip_user = v.skip_rates
+	if v.skip_user == 0 and user_socket then
+		v.skip_user = 3
+	end
+	return v
+end
+
+local function step(rule, retry, skip)
+	if skip ~= 0 then
+		return {rule, 0, 0, skip}
+	end
+	if retry > 0 then
+		return {rule, V_DENY, retry, 0}
+	end
+	return {rule, V_ALLOW, 0, 0}
+end
+
+local function decide(c, K, now, flags, m, mode, mask)
+	local v = load_view(c, K, now, flags, m)
+	local p, u = v.p, v.u
+	local steps = {}
+	-- backoff
+	local retry = until_(p.h, now)
+	local concurrent = p.i > 0 and p.f + p.i >= c.free
+	if concurrent and retry < CONCURRENT_RETRY_MS then
+		retry = CONCURRENT_RETRY_MS
+	end
+	steps[1] = step(R_BACKOFF, retry, 0)
+	-- user_cap
+	steps[2] = step(R_CAP, until_(u.k, now), v.skip_user)
+	-- source_rate
+	local s_ok, s_retry, s_tokens, s_us, s_frac = true, 0, 0, 0, 0
+	if v.skip_rates == 0 then
+		s_ok, s_retry, s_tokens, s_us, s_frac = gcra(c.src, v.s.t, v.s.r, now)
+	end
+	steps[3] = step(R_SOURCE, s_retry, v.skip_rates)
+	-- user_rate: the clean or the failing budget
+	local u_ok, u_retry, u_tokens, u_us, u_frac = true, 0, 0, 0, 0
+	if v.skip_user == 0 then
+		if v.failing then
+			u_ok, u_retry, u_tokens, u_us, u_frac = gcra(c.usr, u.d, u.df, now)
+		else
+			u_ok, u_retry, u_tokens, u_us, u_frac = gcra(c.usr, u.c, u.cf, now)
+		end
+	end
+	steps[4] = step(R_USER, u_retry, v.skip_user)
+	-- the longest retry decides, the earliest step on a tie
+	local verdict, rule, dretry = V_ALLOW, 0, 0
+	for j = 1, 4 do
+		if steps[j][2] == V_DENY and steps[j][3] > dretry then
+			dretry, rule = steps[j][3], steps[j][1]
+		end
+	end
+	-- explain's details, as the rules saw the attempt (before any commit)
+	local r = {0, rule, dretry, v.klass, v.trusted and 1 or 0, 4}
+	for j = 1, 4 do
+		for x = 1, 4 do
+			r[#r + 1] = steps[j][x]
+		end
+	end
+	for _, x in ipairs({p.f, p.i, until_(p.h, now), concurrent and 1 or 0, u.n, until_(u.k, now),
+		s_tokens, v.failing and 1 or 0, u_tokens}) do
+		r[#r + 1] = x
+	end
+	if rule ~= 0 then
+		verdict = V_DENY
+	elseif mode == 1 then
+		if fdiv(mask, 2 ^ v.klass) % 2 == 0 then
+			verdict = V_NOSLOT
+		else
+			-- commit: all or nothing (nothing can fail past this check)
+			if p.i >= INT32_MAX then
+				bad('full')
+			end
+			p.i = p.i + 1
+			p.s = now
+			write_pair(c, K[1], p, now)
+			if v.skip_rates == 0 then
+				write_src(K[2], s_us, s_frac, now)
+			end
+			if v.skip_user == 0 then
+				if v.failing then
+					u.d, u.df = u_us, u_frac
+				else
+					u.c, u.cf = u_us, u_frac
+				end
+				write_user(c, K[4], u, now)
+			end
+		end
+	end
+	r[1] = verdict
+	return r
+end
+
+-- ---- report ----
+
+local function report(c, K, now, flags, m, outcome, jitter)
+	local user_socket = fdiv(flags, 2) % 2 == 1
+	local kg = K[6]
+	local cleared = 0
+	if outcome == O_PASS then
+		return {0}
+	end
+	if outcome == O_UNAVAIL then
+		local p = read_pair(K[1])
+		if p.stored then
+			if p.i > 0 then
+				p.i = p.i - 1
+			end
+			write_pair(c, K[1], p, now)
+		end
+	elseif outcome == O_SUCCESS then
+		local p = read_pair(K[1])
+		if p.stored then
+			if p.i > 0 then
+				p.i = p.i - 1
+			end
+			pair_now(c, p, now)
+			cleared = p.f
+			p.f, p.h, p.s = 0, 0, now
+			write_pair(c, K[1], p, now)
+		end
+		if not user_socket then
+			local u = read_user(K[4])
+			if u.stored then
+				u.n, u.k, u.u = 0, 0, 0
+				write_user(c, K[4], u, now)
+			end
+			trust_put(c, K[5], kg, m, now)
+		end
+	else -- O_FAIL, O_ABANDON
+		local user_counts = not user_socket and not trust_of(c, K[5], m, now)
+		local p = read_pair(K[1])
+		if p.i > 0 then
+			p.i = p.i - 1
+		end
+		pair_now(c, p, now)
+		if p.f < INT32_MAX then
+			p.f = p.f + 1
+		end
+		p.l, p.s = now, now
+		local hold = backoff_hold(p.f, c.free, c.base, c.max, jitter)
+		if hold > 0 then
+			p.h = later(p.h, now + hold)
+		end
+		write_pair(c, K[1], p, now)
+		redis.call('SET', K[3], S(now), 'PX', S(c.window))
+		if user_counts then
+			local u = read_user(K[4])
+			user_now(c, u, now)
+			u.n = u.n + 1
+			u.u = now
+			hold = backoff_hold(u.n, c.umax, c.cbase, c.cmax, jitter)
+			if hold > 0 then
+				u.k = later(u.k, now + hold)
+			end
+			write_user(c, K[4], u, now)
+		end
+	end
+	return {cleared}
+end
+
+-- ---- describe ----
+
+local function tokens(p, us, frac, now)
+	local _, _, t = gcra(p, us, frac, now)
+	return t
+end
+
+local function describe(c, K, now, m)
+	local p, s, u = read_pair(K[1]), read_src(K[2]), read_user(K[4])
+	local a = redis.call('GET', K[3])
+	local al = num(a)
+	pair_now(c, p, now)
+	user_now(c, u, now)
+	local trusted, last_ok = trust_of(c, K[5], m, now)
+	local level = 0
+	if u.n > c.umax then
+		level = u.n - c.umax
+	end
+	local failing = (a and recent(al, now, c.window)) and 1 or 0
+	return {
+		p.stored and 1 or 0, p.f, p.i, p.h, p.l, p.s, trusted and 1 or 0, last_ok,
+		u.stored and 1 or 0, u.n, level, u.k, tokens(c.usr, u.c, u.cf, now),
+		tokens(c.usr, u.d, u.df, now), redis.call('ZCARD', K[5]),
+		s.stored and 1 or 0, tokens(c.src, s.t, s.r, now),
+		a and 1 or 0, al, failing,
+	}
+end
+
+-- ---- reset, trim ----
+
+local function reset(c, now, m)
+	local kg, found = KEYS[1], 0
+	for j = 2, #KEYS do
+		local k = KEYS[j]
+		local t = redis.call('TYPE', k).ok
+		if t == 'none' then
+			-- nothing
+		elseif k == kg then
+			redis.call('DEL', k)
+		elseif t == 'zset' then
+			local ms = {m}
+			if m == '' then
+				ms = redis.call('ZRANGE', k, 0, -1)
+			elseif not redis.call('ZSCORE', k, m) then
+				ms = {}
+			end
+			found = found + #ms
+			drop_members(k, kg, ms)
+		elseif t == 'hash' and num(redis.call('HGET', k, 'i')) > 0 then
+			-- An attempt in flight keeps its count (and last_seen).
+			found = found + 1
+			redis.call('HDEL', k, 'f', 'h', 'l')
+			redis.call('PEXPIRE', k, S(c.pin))
+		else
+			found = found + 1
+			redis.call('DEL', k)
+		end
+	end
+	return {found}
+end
+
+local function trim(c, mlen)
+	local kg, dropped = KEYS[1], 0
+	if not trust_enabled(c) then
+		-- store_mem drops all trust when a reload disables it.
+		local all = redis.call('ZRANGE', kg, 0, -1)
+		for _, g in ipairs(all) do
+			redis.call('ZREM', string.sub(g, 1, #g - mlen), string.sub(g, #g - mlen + 1))
+		end
+		redis.call('DEL', kg)
+		return {#all}
+	end
+	while redis.call('ZCARD', kg) > c.max_trusted do
+		local old = redis.call('ZRANGE', kg, 0, 0)[1]
+		redis.call('ZREM', kg, old)
+		redis.call('ZREM', string.sub(old, 1, #old - mlen), string.sub(old, #old - mlen + 1))
+		dropped = dropped + 1
+	end
+	return {dropped}
+end
+
+-- ---- dispatch ----
+
+local function main()
+	local op = ARGV[1]
+	if redis.replicate_commands then
+		redis.replicate_commands() -- Redis < 5: TIME before writes
+	end
+	local c = conf(ARGV[3])
+	local flags = int(ARGV[4] or '0', 0, 3, 'flags')
+	if op == 'reset' then
+		if #KEYS < 1 then
+			bad('reset needs KEYS[1] = G')
+		end
+		local now = clock(ARGV[2])
+		local m = ARGV[5] or ''
+		if m ~= '' then
+			member(m)
+		end
+		return reset(c, now, m)
+	elseif op == 'trim' then
+		if #KEYS ~= 1 then
+			bad('trim needs KEYS[1] = G')
+		end
+		return trim(c, int(ARGV[5], 1, 64, 'member length'))
+	end
+	if #KEYS ~= 5 and #KEYS ~= 6 then
+		bad('needs 5 or 6 keys: P S A U H [G]')
+	end
+	local m = member(ARGV[5])
+	if op == 'decide' then
+		local mode = int(ARGV[6], 0, 1, 'mode')
+		local mask = int(ARGV[7], 0, 7, 'slot_mask')
+		return decide(c, KEYS, clock(ARGV[2]), flags, m, mode, mask)
+	elseif op == 'report' then
+		local outcome = int(ARGV[6], 1, 5, 'outcome')
+		local jitter = int(ARGV[7], -1000000, 1000000, 'jitter_pm')
+		return report(c, KEYS, clock(ARGV[2]), flags, m, outcome, jitter)
+	elseif op == 'describe' then
+		return describe(c, KEYS, clock(ARGV[2]), m)
+	end
+	bad('unknown op')
+end
+
+local ok, res = pcall(main)
+if ok then
+	return res
+end
+if type(res) == 'table' and res.err then
+	return redis.error_reply(res.err)
+end
+return redis.error_reply('ERR authguard: ' .. tostring(res))

@@ -148,12 +148,34 @@ int ctl_recs_parse(const char *text, size_t len, struct ctl_recs *rs)
 
 /* ---- output --------------------------------------------------------------- */
 
+/* For people, records are shown in groups: by kind, and the store's state
+ * records (explain, show) by what they describe (their scope: pair, user,
+ * trusted, source, agg), since each has fields of its own. */
+static const char *group_of(const struct ctl_rec *r)
+{
+	const char *scope;
+
+	if (strcmp(r->kind, "state") == 0 && (scope = ctl_rec_get(r, "scope")) != NULL &&
+	    scope[0] != '\0')
+		return scope;
+	return r->kind;
+}
+
 static size_t count_kind(const struct ctl_recs *rs, const char *kind)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < rs->n; i++)
 		n += strcmp(rs->r[i].kind, kind) == 0;
+	return n;
+}
+
+static size_t count_group(const struct ctl_recs *rs, const char *group)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < rs->n; i++)
+		n += strcmp(group_of(&rs->r[i]), group) == 0;
 	return n;
 }
 
@@ -164,6 +186,16 @@ static int seen_before(const struct ctl_recs *rs, size_t upto, const char *kind)
 
 	for (i = 0; i < upto; i++)
 		if (strcmp(rs->r[i].kind, kind) == 0)
+			return 1;
+	return 0;
+}
+
+static int group_seen(const struct ctl_recs *rs, size_t upto, const char *group)
+{
+	size_t i;
+
+	for (i = 0; i < upto; i++)
+		if (strcmp(group_of(&rs->r[i]), group) == 0)
 			return 1;
 	return 0;
 }
@@ -193,32 +225,41 @@ static const char *shown_name(const char *s)
 	return s;
 }
 
-static void print_single(const struct ctl_rec *r)
+/* The scope of a record shown in its scope's group is the group's name. */
+static int hidden(const struct ctl_rec *r, const char *key)
+{
+	return strcmp(key, "scope") == 0 && group_of(r) != r->kind;
+}
+
+static void print_single(const struct ctl_rec *r, const char *group)
 {
 	size_t j, w = 0;
 
 	for (j = 0; j < r->n; j++)
-		if (strlen(r->kv[j].key) > w)
+		if (!hidden(r, r->kv[j].key) && strlen(r->kv[j].key) > w)
 			w = strlen(r->kv[j].key);
-	printf("%s:\n", shown_name(r->kind));
+	printf("%s:\n", shown_name(group));
 	for (j = 0; j < r->n; j++)
-		printf("  %s:%*s %s\n", shown_name(r->kv[j].key), (int)(w - strlen(r->kv[j].key)),
-		       "", shown(&r->kv[j]));
+		if (!hidden(r, r->kv[j].key))
+			printf("  %s:%*s %s\n", shown_name(r->kv[j].key),
+			       (int)(w - strlen(r->kv[j].key)), "", shown(&r->kv[j]));
 }
 
 /* A table: one column per key (in the order first seen), one row per record. */
-static void print_table(const struct ctl_recs *rs, const char *kind)
+static void print_table(const struct ctl_recs *rs, const char *group)
 {
 	const char **cols = NULL;
 	size_t *width = NULL;
 	size_t ncols = 0, i, j, c;
 
 	for (i = 0; i < rs->n; i++) {
-		if (strcmp(rs->r[i].kind, kind) != 0)
+		if (strcmp(group_of(&rs->r[i]), group) != 0)
 			continue;
 		for (j = 0; j < rs->r[i].n; j++) {
 			const char *k = rs->r[i].kv[j].key;
 
+			if (hidden(&rs->r[i], k))
+				continue;
 			for (c = 0; c < ncols && strcmp(cols[c], k) != 0; c++)
 				;
 			if (c == ncols) {
@@ -232,12 +273,12 @@ static void print_table(const struct ctl_recs *rs, const char *kind)
 				width[c] = strlen(shown(&rs->r[i].kv[j]));
 		}
 	}
-	printf("%s:\n ", shown_name(kind));
+	printf("%s:\n ", shown_name(group));
 	for (c = 0; c < ncols; c++)
 		printf(" %-*s", c + 1 < ncols ? (int)width[c] + 1 : 0, shown_name(cols[c]));
 	printf("\n");
 	for (i = 0; i < rs->n; i++) {
-		if (strcmp(rs->r[i].kind, kind) != 0)
+		if (strcmp(group_of(&rs->r[i]), group) != 0)
 			continue;
 		printf(" ");
 		for (c = 0; c < ncols; c++) {
@@ -260,17 +301,17 @@ void ctl_print_human(const struct ctl_recs *rs)
 	int first = 1;
 
 	for (i = 0; i < rs->n; i++) {
-		const char *kind = rs->r[i].kind;
+		const char *group = group_of(&rs->r[i]);
 
-		if (seen_before(rs, i, kind))
+		if (group_seen(rs, i, group))
 			continue;
 		if (!first)
 			printf("\n");
 		first = 0;
-		if (count_kind(rs, kind) == 1)
-			print_single(&rs->r[i]);
+		if (count_group(rs, group) == 1)
+			print_single(&rs->r[i], group);
 		else
-			print_table(rs, kind);
+			print_table(rs, group);
 	}
 }
 

@@ -20,7 +20,7 @@
 #include "metrics.h"
 #include "reply.h"
 
-#define DESCRIBE_MAX 2048
+#define DESCRIBE_MAX 8192
 
 /* ---- explain ---- */
 

@@ -206,6 +206,32 @@ static void describe_user(const struct gov_mem *m, const char *user, int64_t now
 	    (long long)gov_mem_trust_count(m, user));
 }
 
+struct trusted_out {
+	struct text *t;
+	const char *user;
+	int64_t now, ttl;
+};
+
+static void put_trusted(const char *source, int64_t last_ok, void *arg)
+{
+	struct trusted_out *o = arg;
+	char e1[ESC_MAX], e2[ESC_MAX];
+
+	put(o->t, "kind=trusted user=%s source=%s", esc(e1, o->user), esc(e2, source));
+	put_time(o->t, "last_success", last_ok, o->now);
+	put_time(o->t, "expires", last_ok + o->ttl, o->now);
+	put(o->t, "\n");
+}
+
+/* The user's trusted sources, newest first, at most MEM_DESCRIBE_TRUSTED. */
+static void describe_trusted(const struct gov_mem *m, const char *user, int64_t now,
+			     struct text *t)
+{
+	struct trusted_out o = {t, user, now, m->conf->trust_ttl_ms};
+
+	(void)gov_mem_trust_each(m, user, now, MEM_DESCRIBE_TRUSTED, put_trusted, &o);
+}
+
 static void describe_source(const struct gov_mem *m, const char *source, int64_t now,
 			    struct text *t)
 {
@@ -250,6 +276,8 @@ int gov_mem_describe(void *ctx, const char *user, const char *source, const char
 		describe_pair(m, user, source, now, &t);
 	if (user != NULL)
 		describe_user(m, user, now, &t);
+	if (user != NULL && source == NULL)
+		describe_trusted(m, user, now, &t);
 	if (source != NULL)
 		describe_source(m, source, now, &t);
 	if (agg != NULL)

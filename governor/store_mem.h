@@ -27,6 +27,7 @@
 
 #define MEM_PART_MAX 300		      /* user or source, bytes */
 #define MEM_KEY_MAX  (2 + 2 * MEM_PART_MAX)   /* kind + part + NUL + part */
+#define MEM_DESCRIBE_TRUSTED 32 /* trusted sources listed for one user */
 #define MEM_TIME_MAX INT64_C(100000000000000) /* ms; about year 5138 */
 
 struct mem_pair {
@@ -119,6 +120,13 @@ int64_t gov_mem_trust_drop(struct gov_mem *m, const char *user, const char *sour
 
 /* Trusted sources of a user (expired ones included until swept). */
 int64_t gov_mem_trust_count(const struct gov_mem *m, const char *user);
+
+/* Calls fn for up to max of user's unexpired trusted sources, the most
+ * recent success first, with the source key (NUL-terminated, valid during
+ * the call) and its last success. Returns how many it called fn for. */
+typedef void (*gov_mem_trust_fn)(const char *source, int64_t last_ok, void *arg);
+int gov_mem_trust_each(const struct gov_mem *m, const char *user, int64_t now, int max,
+		       gov_mem_trust_fn fn, void *arg);
 
 /* Drops up to n expired trusted pairs from the old end. */
 void gov_mem_trust_sweep(struct gov_mem *m, int64_t now, int n);

@@ -212,6 +212,39 @@ int64_t gov_mem_trust_drop(struct gov_mem *m, const char *user, const char *sour
 	return 1;
 }
 
+int gov_mem_trust_each(const struct gov_mem *m, const char *user, int64_t now, int max,
+		       gov_mem_trust_fn fn, void *arg)
+{
+	char key[MEM_KEY_MAX];
+	const struct gov_tent *he, *e;
+	const struct mem_trust *t;
+	const char *k;
+	size_t klen, ulen;
+	int n = 0;
+
+	if (gov_mem_key('H', user, NULL, key, &klen) != 0)
+		return 0;
+	he = gov_table_find(m->trust, key, klen);
+	if (he == NULL)
+		return 0;
+	ulen = klen - 1;
+	for (e = ((const struct mem_thead *)gov_tent_cval(he))->first; e != NULL && n < max;
+	     e = t->unext) {
+		t = gov_tent_cval(e);
+		if (trust_expired(m->conf, t->last_ok, now))
+			continue;
+		/* 'T' user \0 source: the source is what follows the user. */
+		k = gov_tent_key(e, &klen);
+		if (klen < ulen + 2)
+			continue;
+		memcpy(key, k + ulen + 2, klen - ulen - 2);
+		key[klen - ulen - 2] = '\0';
+		fn(key, t->last_ok, arg);
+		n++;
+	}
+	return n;
+}
+
 int64_t gov_mem_trust_count(const struct gov_mem *m, const char *user)
 {
 	char key[MEM_KEY_MAX];

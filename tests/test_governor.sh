@@ -153,7 +153,9 @@ if [ -x "$ctl" ]; then
 		out=$("$ctl" -s "$sock" show pair u0 198.18.0.0 2>&1)
 		rc=$?
 		check "show pair after failures exits 0" [ "$rc" -eq 0 ]
-		check "show pair says the pair is stored" has "$out" "pair +u0 +198\.18\.0\.0/32 +yes"
+		check "show pair has a pair block" has "$out" "^pair:\$"
+		check "show pair says the pair is stored" has "$out" "^  stored: +yes\$"
+		check "show pair names the source" has "$out" "^  source: +198\.18\.0\.0/32\$"
 		out=$("$ctl" -s "$sock" --json show user u0 2>&1)
 		check "show user --json has trusted_sources" has "$out" '"trusted_sources": 0'
 		out=$("$ctl" -s "$sock" show source 198.18.0.0 2>&1)

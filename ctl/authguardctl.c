@@ -30,6 +30,7 @@
 #define PROG	   "authguardctl"
 #define TIMEOUT_MS 2000
 #define MAX_FRAMES 1024
+#define TOP_SINCE_MAX_MS (24LL * 3600 * 1000) /* the governor keeps a day of counts */
 
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
@@ -65,9 +66,10 @@ static void usage(FILE *f)
 	    "  unlist CIDR             remove CIDR from both lists\n"
 	    "  lists                   the allow and deny entries\n"
 	    "  reload                  read the configuration again, as on SIGHUP\n"
-	    "  top [N] [--by denials|failures]\n"
+	    "  top [N] [--by denials|failures] [--since D]\n"
 	    "                          the N (default 10) sources and users with the most\n"
-	    "                          denials (or failures) since start or reset all\n"
+	    "                          denials (or failures) since start or reset all, or\n"
+	    "                          over the last D (up to 24h: 15m, 2h)\n"
 	    "  watch [--interval MS] [--count N]\n"
 	    "                          a live view of the governor (q quits)\n"
 	    "  lint [FILE...]          check PAM service files (default: those in /etc/pam.d\n"
@@ -80,6 +82,7 @@ static void usage(FILE *f)
 	    "      --ttl D             allow/deny: the entry expires after D (units required)\n"
 	    "      --comment TEXT      allow/deny: a note kept with the entry (< 128 bytes)\n"
 	    "      --by KEY            top: sort by denials (default) or failures\n"
+	    "      --since D           top: count over the last D only (up to 24h)\n"
 	    "  -h, --help              show this help\n"
 	    "\n"
 	    "Exit status: 0 ok, 1 refused or not found (lint: a problem found), 2 usage,\n"
@@ -106,6 +109,7 @@ struct list_opts {
 	const char *ttl;     /* NULL: never expires */
 	const char *comment; /* NULL: none */
 	const char *by;	     /* top: "denials" or "failures"; NULL: denials */
+	const char *since;   /* top: a duration; NULL: since start */
 };
 
 /* Checks the words after the options against the grammar. */
@@ -127,13 +131,14 @@ static int check_command(int argc, char **argv, const struct list_opts *lo)
 	is_list = strcmp(cmd, "allow") == 0 || strcmp(cmd, "deny") == 0;
 	if (!is_list && (lo->ttl != NULL || lo->comment != NULL))
 		return usage_error("--ttl and --comment go with allow and deny only");
-	if (strcmp(cmd, "top") != 0 && lo->by != NULL)
-		return usage_error("--by goes with top only");
+	if (strcmp(cmd, "top") != 0 && (lo->by != NULL || lo->since != NULL))
+		return usage_error("--by and --since go with top only");
 	if (strcmp(cmd, "top") == 0) {
 		int64_t n;
 
 		if (argc > 2 || (argc == 2 && ag_parse_int(argv[1], 1, 100, &n) != 0))
-			return usage_error("usage: top [N] [--by denials|failures] (N: 1 to 100)");
+			return usage_error(
+			    "usage: top [N] [--by denials|failures] [--since D] (N: 1 to 100)");
 		if (lo->by != NULL && strcmp(lo->by, "denials") != 0 &&
 		    strcmp(lo->by, "failures") != 0)
 			return usage_error("--by takes denials or failures");
@@ -205,6 +210,28 @@ static int list_words(char **argv, const struct list_opts *lo, char *ttl_buf, si
 	*nwords = 3;
 	if (lo->comment != NULL)
 		words[(*nwords)++] = (char *)lo->comment;
+	return 0;
+}
+
+/* The ADMIN words for top: top N BY [SINCE_MS]. since_buf holds the span in
+ * ms as decimal. 0 or EXIT_USAGE. */
+static int top_words(char **argv, int argc, const struct list_opts *lo, char *since_buf,
+		     size_t cap, char **words, int *nwords)
+{
+	int64_t ms = 0;
+
+	if (lo->since != NULL && ag_parse_duration(lo->since, 0, 1, TOP_SINCE_MAX_MS, &ms) != 0)
+		return usage_error("--since '%s': a duration with units (30s, 15m, 1h), up to 24h; "
+				   "without --since, top counts since the governor started",
+				   lo->since);
+	words[0] = argv[0];
+	words[1] = argc > 1 ? argv[1] : (char *)"10";
+	words[2] = (char *)(lo->by != NULL ? lo->by : "denials");
+	*nwords = 3;
+	if (lo->since != NULL) {
+		snprintf(since_buf, cap, "%lld", (long long)ms);
+		words[(*nwords)++] = since_buf;
+	}
 	return 0;
 }
 
@@ -385,12 +412,13 @@ int main(int argc, char **argv)
 	    {"ttl", required_argument, NULL, 't'},
 	    {"comment", required_argument, NULL, 'C'},
 	    {"by", required_argument, NULL, 'b'},
+	    {"since", required_argument, NULL, 'S'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = AG_DEFAULT_SOCKET;
 	struct reply rp;
 	struct ctl_recs rs = {NULL, 0};
-	struct list_opts lo = {NULL, NULL, NULL};
+	struct list_opts lo = {NULL, NULL, NULL, NULL};
 	char ttl_buf[32], *words[AG_ADMIN_ARGS + 1];
 	int json = 0, nwords = 0;
 	int opt, rc, ret;
@@ -416,6 +444,9 @@ int main(int argc, char **argv)
 		case 'b':
 			lo.by = optarg;
 			break;
+		case 'S':
+			lo.since = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
@@ -439,12 +470,13 @@ int main(int argc, char **argv)
 		if (ret != 0)
 			return ret;
 		rc = exchange(path, nwords, words, &rp);
-	} else if (lo.by != NULL) {
-		/* top [N] --by X: ADMIN top N X. */
-		words[0] = argv[optind];
-		words[1] = optind + 1 < argc ? argv[optind + 1] : (char *)"10";
-		words[2] = (char *)lo.by;
-		rc = exchange(path, 3, words, &rp);
+	} else if (lo.by != NULL || lo.since != NULL) {
+		/* top [N] [--by X] [--since D]: ADMIN top N X [MS]. */
+		ret = top_words(argv + optind, argc - optind, &lo, ttl_buf, sizeof(ttl_buf), words,
+				&nwords);
+		if (ret != 0)
+			return ret;
+		rc = exchange(path, nwords, words, &rp);
 	} else {
 		rc = exchange(path, argc - optind, argv + optind, &rp);
 	}

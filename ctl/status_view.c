@@ -71,10 +71,19 @@ static void micros(char *b, size_t cap, int64_t us)
 		snprintf(b, cap, "%" PRId64 ".%" PRId64 " ms", us / 1000, us % 1000 / 100);
 }
 
+/* The rate "21.444" as "21.4": one decimal is what a person reads. */
+static void rate(char *b, size_t cap, const char *v)
+{
+	const char *dot = strchr(v, '.');
+	size_t n = dot != NULL && dot[1] != '\0' ? (size_t)(dot - v) + 2 : strlen(v);
+
+	snprintf(b, cap, "%.*s", (int)n, v);
+}
+
 int ctl_status_print(const struct ctl_recs *rs)
 {
 	const struct ctl_rec *r = ctl_recs_find(rs, "status");
-	char up[32], since[64], state_since[64], p50[32], p99[32];
+	char up[32], since[64], state_since[64], p50[32], p99[32], rps[32];
 	int64_t started, state_ms;
 
 	if (r == NULL)
@@ -86,13 +95,14 @@ int ctl_status_print(const struct ctl_recs *rs)
 	when(state_since, sizeof(state_since), state_ms);
 	micros(p50, sizeof(p50), num(r, "p50_us"));
 	micros(p99, sizeof(p99), num(r, "p99_us"));
+	rate(rps, sizeof(rps), word(r, "requests_per_s"));
 
 	printf("authguard-governor %s, up since %s (%s)\n", word(r, "version"), since, up);
 	printf("store:      %s, %s since %s; %" PRId64 " errors\n", word(r, "store"),
 	       word(r, "store_state"), state_ms <= started ? "start" : state_since,
 	       num(r, "store_errors"));
 	printf("requests:   %s/s over the last %" PRId64 " s; %" PRId64 " decisions in all\n",
-	       word(r, "requests_per_s"), num(r, "rate_window_s"), num(r, "requests"));
+	       rps, num(r, "rate_window_s"), num(r, "requests"));
 	printf("verdicts:   allowed %" PRId64 ", denied %" PRId64 ", shed %" PRId64 "\n",
 	       num(r, "allowed"), num(r, "denied"), num(r, "shed"));
 	printf("denied by:  backoff %" PRId64 ", source_rate %" PRId64 ", user_rate %" PRId64

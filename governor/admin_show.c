@@ -245,14 +245,14 @@ void gov_admin_show(struct gov *g, struct gov_client *c, int nargs, char args[][
 struct top_pick {
 	const struct gov_top_row *row;
 	int user; /* 1: from the users' table */
+	uint64_t denials, failures; /* in the span asked for */
 };
 
 static int top_by_failures; /* the sort key of the current do_top: single-threaded */
 
 static int top_cmp(const void *a, const void *b)
 {
-	const struct gov_top_row *x = ((const struct top_pick *)a)->row;
-	const struct gov_top_row *y = ((const struct top_pick *)b)->row;
+	const struct top_pick *x = a, *y = b;
 	uint64_t kx = top_by_failures ? x->failures : x->denials;
 	uint64_t ky = top_by_failures ? y->failures : y->denials;
 	uint64_t ox = top_by_failures ? x->denials : x->failures;
@@ -262,7 +262,24 @@ static int top_cmp(const void *a, const void *b)
 		return kx > ky ? -1 : 1;
 	if (ox != oy)
 		return ox > oy ? -1 : 1;
-	return strcmp(x->name, y->name);
+	return strcmp(x->row->name, y->row->name);
+}
+
+/* Adds t's rows with something in the span to picks. */
+static size_t top_pick_rows(const struct gov_top *t, int user, int64_t since_ms, int64_t now,
+			    struct top_pick *picks, size_t n)
+{
+	struct top_pick p;
+	int j;
+
+	for (j = 0; j < t->n; j++) {
+		p.row = &t->rows[j];
+		p.user = user;
+		gov_top_since(p.row, since_ms, now, &p.denials, &p.failures);
+		if (p.denials + p.failures > 0)
+			picks[n++] = p;
+	}
+	return n;
 }
 
 /* A user is held under a user_cap hold; a source by an unexpired deny entry. */
@@ -283,33 +300,40 @@ static int top_held(struct gov *g, const struct top_pick *p)
 	       gov_lists_match(g->lists, &cidr.addr, ag_wall_ms(), NULL) == GOV_LIST_DENY;
 }
 
-/* top [N [denials|failures]] */
+/* top [N [denials|failures [SINCE_MS]]] */
 void gov_admin_top(struct gov *g, struct gov_client *c, int nargs, char args[][AG_NAME_MAX + 1])
 {
 	static struct top_pick picks[2 * GOV_TOP_SLOTS];
 	static struct gov_reply r;
-	int64_t want = TOP_DEFAULT;
+	int64_t want = TOP_DEFAULT, since = 0, now = ag_mono_ms();
 	size_t n = 0, i;
-	int j;
 
 	memset(&r, 0, sizeof(r));
-	if (nargs > 2 || (nargs >= 1 && ag_parse_int(args[0], 1, TOP_MAX, &want) < 0) ||
-	    (nargs == 2 && strcmp(args[1], "denials") != 0 && strcmp(args[1], "failures") != 0)) {
-		gov_client_error(c, AG_ERR_INVAL, "usage: top [N (1-100) [denials|failures]]");
+	if (nargs > 3 || (nargs >= 1 && ag_parse_int(args[0], 1, TOP_MAX, &want) < 0) ||
+	    (nargs >= 2 && strcmp(args[1], "denials") != 0 && strcmp(args[1], "failures") != 0) ||
+	    (nargs == 3 && ag_parse_int(args[2], 1, GOV_TOP_SINCE_MAX_MS, &since) < 0)) {
+		gov_client_error(c, AG_ERR_INVAL,
+				 "usage: top [N (1-100) [denials|failures [SINCE_MS (up to a day)]]]");
 		return;
 	}
-	top_by_failures = nargs == 2 && strcmp(args[1], "failures") == 0;
-	for (j = 0; j < g->top_src.n; j++)
-		picks[n++] = (struct top_pick){&g->top_src.rows[j], 0};
-	for (j = 0; j < g->top_user.n; j++)
-		picks[n++] = (struct top_pick){&g->top_user.rows[j], 1};
+	top_by_failures = nargs >= 2 && strcmp(args[1], "failures") == 0;
+	n = top_pick_rows(&g->top_src, 0, since, now, picks, n);
+	n = top_pick_rows(&g->top_user, 1, since, now, picks, n);
 	qsort(picks, n, sizeof(picks[0]), top_cmp);
 	for (i = 0; i < n && i < (size_t)want; i++) {
 		gov_reply_put(&r, "kind=offender scope=%s", picks[i].user ? "user" : "source");
 		gov_reply_str(&r, "name", picks[i].row->name);
-		gov_reply_u64(&r, "denials", picks[i].row->denials);
-		gov_reply_u64(&r, "failures", picks[i].row->failures);
+		gov_reply_u64(&r, "denials", picks[i].denials);
+		gov_reply_u64(&r, "failures", picks[i].failures);
 		gov_reply_put(&r, " held=%s\n", top_held(g, &picks[i]) ? "yes" : "no");
 	}
+	gov_reply_put(&r, "kind=top by=%s", top_by_failures ? "failures" : "denials");
+	if (since > 0)
+		gov_reply_i64(&r, "since_ms", since);
+	else
+		gov_reply_put(&r, " since=start");
+	gov_reply_u64(&r, "shown", i);
+	gov_reply_u64(&r, "offenders", n);
+	gov_reply_put(&r, "\n");
 	gov_reply_send(c, &r);
 }

@@ -167,8 +167,8 @@ static void answer_deny(struct gov *g, struct gov_client *c, const struct gov_no
 	ag_msg_set_str(&m, AG_F_RULE, gov_rule_name(rule));
 	ag_msg_set_u32(&m, AG_F_RETRY_MS, clamp_u32(d->retry_ms));
 	g->stats.denied[rule]++;
-	gov_top_count(&g->top_src, n->src.key, 0);
-	gov_top_count(&g->top_user, n->user, 0);
+	gov_top_count(&g->top_src, n->src.key, 0, now_ms);
+	gov_top_count(&g->top_user, n->user, 0, now_ms);
 	if (is_decide)
 		gov_client_answered(c, recv_us);
 	gov_log_denial(gov_rule_name(rule), n->user, n->src.key, d->retry_ms, n->service, now_ms);
@@ -539,8 +539,8 @@ int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg 
 	g->stats.reports[m->outcome]++;
 	g->stats.reports_by[a->klass][m->outcome]++;
 	if (m->outcome == AG_OUT_FAIL) {
-		gov_top_count(&g->top_src, a->source, 1);
-		gov_top_count(&g->top_user, a->user, 1);
+		gov_top_count(&g->top_src, a->source, 1, t->now_us / 1000);
+		gov_top_count(&g->top_user, a->user, 1, t->now_us / 1000);
 	}
 	held = a->slot_held;
 	user = a->user_socket;

@@ -14,6 +14,7 @@
 #include "admit.h"
 #include "lists.h"
 #include "metrics.h"
+#include "top.h"
 #include "store.h"
 
 struct event;

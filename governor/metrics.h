@@ -25,36 +25,4 @@ int gov_metrics_listen(struct gov *g) __attribute__((warn_unused_result));
 /* Closes the listener and its connections; safe when none is open. */
 void gov_metrics_close(struct gov *g);
 
-/* ---- top offenders ---- */
-
-#define GOV_TOP_SLOTS	256
-#define GOV_TOP_BUCKETS 512 /* a power of two */
-#define GOV_TOP_NAME	320 /* a user name or a source key, cut to fit */
-
-struct gov_top_row {
-	uint32_t hash; /* of name; 0 only for an unused row */
-	int16_t next;  /* next row + 1 in its bucket, 0 at the end */
-	uint64_t denials, failures;
-	char name[GOV_TOP_NAME];
-};
-
-/* A bounded count of denials and reported failures per name (sources, or
- * users): when every row is taken, a new name replaces the row with the
- * smallest denials + failures, so that heavy hitters stay and a flood of
- * names churns one row. Counts of a name that entered late are lower
- * bounds. Zeroed = empty. */
-struct gov_top {
-	struct gov_top_row rows[GOV_TOP_SLOTS];
-	int n;
-	int16_t head[GOV_TOP_BUCKETS]; /* first row + 1 per hash bucket, 0 = none */
-	int min, min_valid;            /* the row with the smallest count, if known */
-};
-
-/* Counts one denial (failure 0) or one reported failure (failure 1) for
- * name (NUL-terminated; NULL or "" is ignored). */
-void gov_top_count(struct gov_top *t, const char *name, int failure);
-
-/* Empties t. */
-void gov_top_clear(struct gov_top *t);
-
 #endif

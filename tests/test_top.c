@@ -1,5 +1,5 @@
 /* test_top.c - the bounded offender tables behind authguardctl top
- * (governor/metrics.c): counts per name, heavy hitters kept when names
+ * (governor/top.c): counts per name, heavy hitters kept when names
  * churn, the bucket index kept right across replacements. */
 #include "config.h"
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "metrics.h"
+#include "top.h"
 
 static const struct gov_top_row *row_of(const struct gov_top *t, const char *name)
 {
@@ -24,12 +24,12 @@ static void test_counts(void **state)
 	struct gov_top *t = calloc(1, sizeof(*t));
 
 	assert_non_null(t);
-	gov_top_count(t, "alice", 0);
-	gov_top_count(t, "alice", 0);
-	gov_top_count(t, "alice", 1);
-	gov_top_count(t, "bob", 0);
-	gov_top_count(t, "", 0);
-	gov_top_count(t, NULL, 0);
+	gov_top_count(t, "alice", 0, 0);
+	gov_top_count(t, "alice", 0, 0);
+	gov_top_count(t, "alice", 1, 0);
+	gov_top_count(t, "bob", 0, 0);
+	gov_top_count(t, "", 0, 0);
+	gov_top_count(t, NULL, 0, 0);
 	assert_int_equal(t->n, 2);
 	assert_int_equal(row_of(t, "alice")->denials, 2);
 	assert_int_equal(row_of(t, "alice")->failures, 1);
@@ -51,11 +51,11 @@ static void test_heavy_hitters_survive_churn(void **state)
 	for (int round = 0; round < 50; round++) {
 		for (int h = 0; h < 10; h++) {
 			snprintf(name, sizeof(name), "heavy%d", h);
-			gov_top_count(t, name, round % 2);
+			gov_top_count(t, name, round % 2, 0);
 		}
 		for (int k = 0; k < 1000; k++) {
 			snprintf(name, sizeof(name), "noise%d.%d", round, k);
-			gov_top_count(t, name, 0);
+			gov_top_count(t, name, 0, 0);
 		}
 	}
 	assert_int_equal(t->n, GOV_TOP_SLOTS);
@@ -69,7 +69,7 @@ static void test_heavy_hitters_survive_churn(void **state)
 	}
 	/* the index finds what the rows hold: counting a present name again
 	 * must not add a row or lose one */
-	gov_top_count(t, "heavy3", 0);
+	gov_top_count(t, "heavy3", 0, 0);
 	assert_int_equal(row_of(t, "heavy3")->denials, 26);
 	for (int i = 0; i < t->n; i++) {
 		int seen = 0;
@@ -81,11 +81,81 @@ static void test_heavy_hitters_survive_churn(void **state)
 	free(t);
 }
 
+#define MIN_MS (60 * 1000LL)
+#define HOUR_MS (60 * MIN_MS)
+
+static void since(const struct gov_top *t, const char *name, int64_t span, int64_t now,
+		  uint64_t *d, uint64_t *f)
+{
+	const struct gov_top_row *r = row_of(t, name);
+
+	assert_non_null(r);
+	gov_top_since(r, span, now, d, f);
+}
+
+/* "top --since": minute buckets for an hour, hour buckets for a day. */
+static void test_since(void **state)
+{
+	struct gov_top *t = calloc(1, sizeof(*t));
+	int64_t t0 = 1000 * HOUR_MS; /* a monotonic clock far from zero */
+	uint64_t d, f;
+
+	assert_non_null(t);
+	/* 3 denials 50 minutes ago, 2 failures 10 minutes ago, 1 denial now */
+	for (int i = 0; i < 3; i++)
+		gov_top_count(t, "src", 0, t0 - 50 * MIN_MS);
+	gov_top_count(t, "src", 1, t0 - 10 * MIN_MS);
+	gov_top_count(t, "src", 1, t0 - 10 * MIN_MS);
+	gov_top_count(t, "src", 0, t0);
+
+	since(t, "src", 0, t0, &d, &f); /* in all */
+	assert_int_equal(d, 4);
+	assert_int_equal(f, 2);
+	since(t, "src", 1, t0, &d, &f); /* this minute */
+	assert_int_equal(d, 1);
+	assert_int_equal(f, 0);
+	since(t, "src", 10 * MIN_MS, t0, &d, &f);
+	assert_int_equal(d, 1);
+	assert_int_equal(f, 2);
+	since(t, "src", 9 * MIN_MS, t0, &d, &f);
+	assert_int_equal(f, 0);
+	since(t, "src", 60 * MIN_MS, t0, &d, &f);
+	assert_int_equal(d, 4);
+	assert_int_equal(f, 2);
+
+	/* Two hours on, with no count in between: the minute buckets are
+	 * stale and not read; the hour buckets still hold everything. */
+	since(t, "src", 30 * MIN_MS, t0 + 2 * HOUR_MS, &d, &f);
+	assert_int_equal(d + f, 0);
+	since(t, "src", 3 * HOUR_MS, t0 + 2 * HOUR_MS, &d, &f);
+	assert_int_equal(d, 4);
+	assert_int_equal(f, 2);
+
+	/* A count a day and more later zeroes what it passed over. */
+	gov_top_count(t, "src", 0, t0 + 25 * HOUR_MS);
+	since(t, "src", 24 * HOUR_MS, t0 + 25 * HOUR_MS, &d, &f);
+	assert_int_equal(d, 1);
+	assert_int_equal(f, 0);
+	since(t, "src", 0, t0 + 25 * HOUR_MS, &d, &f);
+	assert_int_equal(d, 5);
+
+	/* Within the hour after a gap of 30 minutes: the buckets between are 0. */
+	gov_top_count(t, "src", 1, t0 + 25 * HOUR_MS + 30 * MIN_MS);
+	since(t, "src", 40 * MIN_MS, t0 + 25 * HOUR_MS + 30 * MIN_MS, &d, &f);
+	assert_int_equal(d, 1);
+	assert_int_equal(f, 1);
+	since(t, "src", 20 * MIN_MS, t0 + 25 * HOUR_MS + 30 * MIN_MS, &d, &f);
+	assert_int_equal(d, 0);
+	assert_int_equal(f, 1);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counts),
 		cmocka_unit_test(test_heavy_hitters_survive_churn),
+		cmocka_unit_test(test_since),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

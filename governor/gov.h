@@ -19,7 +19,7 @@
 
 struct event;
 struct event_base;
-struct evhttp;
+struct gov_http;
 struct gov;
 struct gov_client;
 
@@ -128,8 +128,7 @@ struct gov {
 	struct gov_cork cork;
 	int64_t start_mono_ms;
 	int64_t start_wall_ms; /* for authguard_start_time_seconds */
-	struct evhttp *http;   /* GET /metrics on metrics_listen; NULL when off */
-	char *http_addr;       /* owned: the metrics_listen it was opened on */
+	struct gov_http *http; /* GET /metrics on metrics_listen (metrics_http.c); NULL when off */
 	int stopping;	       /* SIGTERM seen: admissions are dropped without a report */
 	pid_t saver;	       /* the child writing the periodic state save, 0 if none */
 };

@@ -282,7 +282,7 @@ int gov_reload(struct gov *g, char *err, size_t errlen)
 	}
 	if (!same_path(nc->socket, old->socket) || !same_path(nc->user_socket, old->user_socket))
 		gov_log(LOG_WARNING, "reload: a new socket path takes effect only after a restart");
-	if (!same_path(nc->metrics_listen, g->http_addr))
+	if (!same_path(nc->metrics_listen, gov_metrics_addr(g)))
 		gov_log(LOG_WARNING,
 			"reload: a new metrics_listen takes effect only after a restart");
 	nc->has_admin_gid = old->has_admin_gid;

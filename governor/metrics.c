@@ -3,7 +3,8 @@
  * is set, for GET /metrics over HTTP on a loopback address.
  *
  * Labels only ever carry fixed words (verdicts, rule names, outcomes,
- * classes, the store's name): never a user name or an address.
+ * classes, the store's name): never a user name or an address. The HTTP
+ * listener that serves it is metrics_http.c.
  */
 #include "config.h"
 
@@ -14,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "ag_err.h"
 #include "ag_time.h"
@@ -165,6 +164,9 @@ static void counters(struct out *o, const struct gov *g)
 	head(o, "authguard_clients_refused_total", "counter",
 	     "Connections refused at max_clients.");
 	sample(o, "authguard_clients_refused_total", NULL, st->refused);
+	head(o, "authguard_metrics_http_refused_total", "counter",
+	     "Scrape connections closed at accept: 16 were open already.");
+	sample(o, "authguard_metrics_http_refused_total", NULL, gov_metrics_http_refused(g));
 	head(o, "authguard_log_dropped_total", "counter", "Log lines dropped by the log budget.");
 	sample(o, "authguard_log_dropped_total", NULL, gov_log_dropped());
 }
@@ -266,78 +268,4 @@ int gov_metrics_render(const struct gov *g, char *buf, size_t cap, size_t *len)
 	}
 	*len = o.len;
 	return 0;
-}
-
-/* ---- HTTP ---- */
-
-static void on_metrics(struct evhttp_request *req, void *arg)
-{
-	static char text[GOV_METRICS_MAX]; /* single-threaded loop */
-	const struct gov *g = arg;
-	size_t len = 0;
-
-	if (gov_metrics_render(g, text, sizeof(text), &len) < 0) {
-		gov_log(LOG_ERR, "metrics: exposition larger than %d bytes", GOV_METRICS_MAX);
-		evhttp_send_error(req, HTTP_INTERNAL, NULL);
-		return;
-	}
-	if (evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			      "text/plain; version=0.0.4; charset=utf-8") != 0 ||
-	    evbuffer_add(evhttp_request_get_output_buffer(req), text, len) != 0) {
-		evhttp_send_error(req, HTTP_INTERNAL, NULL);
-		return;
-	}
-	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
-}
-
-static void on_other(struct evhttp_request *req, void *arg)
-{
-	evhttp_send_error(req, HTTP_NOTFOUND, NULL);
-}
-
-int gov_metrics_listen(struct gov *g)
-{
-	const char *spec = g->conf->metrics_listen;
-	char host[INET6_ADDRSTRLEN];
-	unsigned port = 0;
-	int e;
-
-	if (spec == NULL || spec[0] == '\0')
-		return 0;
-	/* The config loader checked it; a conf built otherwise is checked here. */
-	if (ag_parse_loopback(spec, host, sizeof(host), &port) < 0) {
-		gov_log(LOG_ERR, "metrics_listen must be a loopback address and port");
-		return AG_ERR_CONFIG;
-	}
-	g->http = evhttp_new(g->base);
-	g->http_addr = strdup(spec);
-	if (g->http == NULL || g->http_addr == NULL)
-		return AG_ERR_NOMEM;
-	evhttp_set_max_headers_size(g->http, HTTP_HEADERS_MAX);
-	evhttp_set_max_body_size(g->http, HTTP_BODY_MAX);
-	evhttp_set_timeout(g->http, HTTP_TIMEOUT_S);
-	evhttp_set_allowed_methods(g->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	if (evhttp_set_cb(g->http, "/metrics", on_metrics, g) != 0)
-		return AG_ERR_NOMEM;
-	evhttp_set_gencb(g->http, on_other, g);
-	errno = 0;
-	if (evhttp_bind_socket_with_handle(g->http, host, (ev_uint16_t)port) == NULL) {
-		e = errno;
-		gov_log(LOG_ERR, "cannot serve metrics on %s: %s", spec,
-			e != 0 ? strerror(e) : "bind failed");
-		return AG_ERR_SYS;
-	}
-	gov_log(LOG_NOTICE, "metrics at http://%s/metrics", spec);
-	return 0;
-}
-
-void gov_metrics_close(struct gov *g)
-{
-	if (g == NULL)
-		return;
-	if (g->http != NULL)
-		evhttp_free(g->http);
-	g->http = NULL;
-	free(g->http_addr);
-	g->http_addr = NULL;
 }

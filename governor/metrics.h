@@ -17,12 +17,20 @@ struct gov;
 int gov_metrics_render(const struct gov *g, char *buf, size_t cap, size_t *len)
     __attribute__((warn_unused_result));
 
-/* Opens the HTTP listener on g->conf->metrics_listen, if set: GET /metrics
- * answers the exposition, any other path 404. Called once at start; a
+/* Opens the HTTP listener (metrics_http.c) on g->conf->metrics_listen, if
+ * set: GET or HEAD /metrics answers the exposition, any other path 404,
+ * any other method 405; at most 16 connections, a 8 KiB request head and 5 s
+ * for the whole exchange. Called once at start; a
  * reload does not re-bind. 0, or an AG_ERR_* code after logging why. */
 int gov_metrics_listen(struct gov *g) __attribute__((warn_unused_result));
 
 /* Closes the listener and its connections; safe when none is open. */
 void gov_metrics_close(struct gov *g);
+
+/* The metrics_listen the listener was opened on, or NULL when none. */
+const char *gov_metrics_addr(const struct gov *g);
+
+/* Connections closed at accept because HTTP_CONN_MAX were open. */
+uint64_t gov_metrics_http_refused(const struct gov *g);
 
 #endif

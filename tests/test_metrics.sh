@@ -192,6 +192,60 @@ check "another path: 404" sh -c 'printf "%s\n" "$1" | head -1 | grep -q "^HTTP/1
 resp=$(fetch "$port" /metricsx)
 check "a longer path: 404" sh -c 'printf "%s\n" "$1" | head -1 | grep -q "^HTTP/1\.[01] 404 "' _ "$resp"
 
+# raw PORT TEXT: TEXT (printf format, no arguments) sent as it is; the reply.
+raw() {
+	timeout 10 bash -c '
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf "$2" >&3
+		cat <&3' _ "$1" "$2" | tr -d '\r'
+}
+first() { printf '%s\n' "$1" | head -1; }
+
+resp=$(raw "$port" 'HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+check "HEAD /metrics: 200 without a body" sh -c \
+	'printf "%s\n" "$1" | head -1 | grep -q "^HTTP/1\.1 200 " && ! printf "%s" "$1" | grep -q "^authguard_up"' \
+	_ "$resp"
+resp=$(raw "$port" 'GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n')
+check "GET /metrics with a query: 200" sh -c 'printf "%s\n" "$1" | grep -qx "authguard_up 1"' _ "$resp"
+check "Connection: close" sh -c 'printf "%s\n" "$1" | grep -qix "connection: close"' _ "$resp"
+resp=$(raw "$port" 'POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n')
+check "POST: 405 ($(first "$resp"))" sh -c 'printf "%s\n" "$1" | head -1 | grep -q "^HTTP/1\.1 405 "' _ "$resp"
+resp=$(raw "$port" 'GET /metrics HTTP/2.0\r\n\r\n')
+check "an unknown version: 400 ($(first "$resp"))" sh -c \
+	'printf "%s\n" "$1" | head -1 | grep -q "^HTTP/1\.1 400 "' _ "$resp"
+resp=$(raw "$port" 'garbage\r\n\r\n')
+check "garbage: 400" sh -c 'printf "%s\n" "$1" | head -1 | grep -q "^HTTP/1\.1 400 "' _ "$resp"
+big=$(head -c 9000 /dev/zero | tr '\0' a)
+resp=$(raw "$port" "GET /metrics HTTP/1.1\r\nX: $big\r\n\r\n")
+check "a 9 KB head: 431 ($(first "$resp"))" sh -c \
+	'printf "%s\n" "$1" | head -1 | grep -q "^HTTP/1\.1 431 "' _ "$resp"
+
+# At most 16 connections: 16 silent ones hold their slots until the 5 s
+# deadline; the 17th is closed at accept, then a scrape works again.
+holders=""
+for i in $(seq 1 16); do
+	bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && sleep 12' _ "$port" 2>/dev/null &
+	holders="$holders $!"
+done
+sleep 1
+t0=$(date +%s)
+resp=$(raw "$port" 'GET /metrics HTTP/1.0\r\n\r\n')
+check "the 17th connection is closed without an answer" [ -z "$resp" ]
+n=0
+until resp=$(fetch "$port" /metrics) && printf '%s\n' "$resp" | grep -q "^HTTP/1\.[01] 200 "; do
+	n=$((n + 1))
+	[ "$n" -ge 40 ] && break
+	sleep 0.25
+done
+t1=$(date +%s)
+check "silent connections are dropped at the deadline (a scrape works after $((t1 - t0)) s)" \
+	[ "$n" -lt 40 ]
+refused=$(printf '%s\n' "$resp" | awk '/^authguard_metrics_http_refused_total / { print $2 }')
+check "refused scrape connections counted (${refused:-none})" [ "${refused:-0}" -ge 1 ]
+# shellcheck disable=SC2086 # a list of pids
+kill $holders 2>/dev/null
+wait $holders 2>/dev/null
+
 # A new metrics_listen on reload: logged, the old address keeps serving.
 write_conf "$conf" "127.0.0.1:$((port + 1))"
 kill -HUP "$pid"

@@ -56,11 +56,16 @@ DAY=86400000
 PFX=ag:
 KG=${PFX}G
 
+# digests FILE...: 16 hex characters per file, one line each.
 if command -v b2sum >/dev/null 2>&1; then
-	dig() { printf '%s' "$1" | b2sum -l 64 | cut -c1-16; }
+	digests() { b2sum -l 64 "$@" | cut -c1-16; }
 else
-	dig() { printf '%s' "$1" | sha256sum | cut -c1-16; }
+	digests() { sha256sum "$@" | cut -c1-16; }
 fi
+dig() {
+	printf '%s' "$1" >"$dir/n1"
+	digests "$dir/n1"
+}
 
 # The limits of tests/store_fixture.h; set_conf NAME=VALUE... overrides.
 set_conf() {
@@ -74,9 +79,15 @@ set_conf() {
 
 # att USER SOURCE [AGG]: the attempt's keys (no AGG: the source is its own).
 att() {
-	hu=$(dig "$1")
-	hs=$(dig "$2")
-	ha=$(dig "${3:-$2}")
+	printf '%s' "$1" >"$dir/n1"
+	printf '%s' "$2" >"$dir/n2"
+	printf '%s' "${3:-$2}" >"$dir/n3"
+	digests "$dir/n1" "$dir/n2" "$dir/n3" >"$dir/dg"
+	{
+		read -r hu
+		read -r hs
+		read -r ha
+	} <"$dir/dg"
 	KP=${PFX}P$hu$hs KS=${PFX}S$hs KA=${PFX}A$ha KU=${PFX}U$hu KH=${PFX}H$hu M=$hs
 	FLAGS=0
 }
@@ -862,9 +873,9 @@ scenario redis_time
 att alice 10.0.0.1/32 10.0.0.0/24
 decide 1 time
 eq "$cur: admitted on Redis TIME" "$verdict" 1
-ttl_is "$cur: pair in flight: pin_ms" "$KP" 120000
 ttl_is "$cur: source TAT: T" "$KS" 1000
 ttl_is "$cur: user TAT: T + 1 ms" "$KU" 6001
+ttl_is "$cur: pair in flight: pin_ms" "$KP" 120000
 report 2 time
 ttl_is "$cur: failed pair: failure_window" "$KP" $WINDOW
 ttl_is "$cur: aggregate: failure_window" "$KA" $WINDOW

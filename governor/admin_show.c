@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ag_err.h"
 #include "ag_escape.h"
@@ -147,6 +148,24 @@ static int store_steps(struct gov *g, struct gov_reply *r, const struct gov_norm
 	return 0;
 }
 
+/* " until=2026-11-24T05:43:12Z": when a denial ends (UTC, to the second,
+ * rounded up); "never" for a permanent deny entry; "-" when allowed. */
+static void put_until(struct gov_reply *r, int deny, int64_t retry_ms)
+{
+	int64_t end = ag_wall_ms() + retry_ms + 999;
+	time_t t = (time_t)(end / 1000);
+	struct tm tm;
+	char b[32];
+
+	if (!deny)
+		strcpy(b, "-");
+	else if (retry_ms <= 0)
+		strcpy(b, "never");
+	else if (gmtime_r(&t, &tm) == NULL || strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		strcpy(b, "?");
+	gov_reply_str(r, "until", b);
+}
+
 void gov_admin_explain(struct gov *g, struct gov_client *c, const char *user, const char *addr)
 {
 	static struct gov_reply steps, out;
@@ -180,6 +199,7 @@ void gov_admin_explain(struct gov *g, struct gov_client *c, const char *user, co
 	gov_reply_str(&out, "source", n.src.key);
 	gov_reply_put(&out, " verdict=%s rule=%s", deny ? "deny" : "allow", gov_rule_name(rule));
 	gov_reply_i64(&out, "retry_ms", retry);
+	put_until(&out, deny, retry);
 	gov_reply_put(&out, " class=%s trusted=%s slot_free=%s\n", ag_class_name(d.klass),
 	    d.trusted ? "yes" : "no", free_slot ? "yes" : "no");
 	gov_reply_put(&out, "%s", steps.buf);

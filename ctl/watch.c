@@ -30,6 +30,7 @@
 #include "ag_time.h"
 #include "ag_wire.h"
 #include "admin_req.h"
+#include "records.h"
 #include "watch.h"
 
 #define PROG	    "authguardctl"
@@ -83,7 +84,7 @@ static const struct {
 
 struct offender {
 	char scope[8];	       /* "source" or "user" */
-	char name[NAME_W + 1]; /* as escaped by the governor, printable */
+	char name[NAME_W + 1]; /* printable: anything else shown as '?' */
 	int64_t denials, failures;
 	int held;
 };
@@ -109,151 +110,92 @@ static void printable(char *dst, size_t cap, const char *s, size_t len)
 	dst[i] = '\0';
 }
 
-/* Calls fn for each " key=value" of a logfmt line, as NUL-terminated
- * copies; stops at the first non-zero return and returns it. The first
- * token must be kind=KIND (else AG_ERR_PROTO); -1 if it is another kind. */
-static int each_pair(const char *line, size_t len, const char *kind,
-		     int (*fn)(void *ctx, const char *key, const char *val), void *ctx)
+/* The status record's values into *st; AG_ERR_PROTO when one is missing
+ * or not a count (a governor without one is not ours). */
+static int status_from(const struct ctl_rec *r, struct status *st)
 {
-	char tok[AG_TEXT_MAX + 1];
-	size_t i = 0, start, n;
-	int first = 1, rc;
-	char *eq;
-
-	while (i < len) {
-		while (i < len && line[i] == ' ')
-			i++;
-		if (i == len)
-			break;
-		start = i;
-		while (i < len && line[i] != ' ')
-			i++;
-		n = i - start;
-		memcpy(tok, line + start, n);
-		tok[n] = '\0';
-		eq = strchr(tok, '=');
-		if (eq == NULL || eq == tok)
-			return AG_ERR_PROTO;
-		*eq = '\0';
-		if (first) {
-			if (strcmp(tok, "kind") != 0)
-				return AG_ERR_PROTO;
-			if (strcmp(eq + 1, kind) != 0)
-				return -1;
-			first = 0;
-			continue;
-		}
-		rc = fn(ctx, tok, eq + 1);
-		if (rc != 0)
-			return rc;
-	}
-	return first ? AG_ERR_PROTO : 0;
-}
-
-struct status_ctx {
-	struct status *st;
-	unsigned seen[NKEYS];
-};
-
-static int status_pair(void *ctx, const char *key, const char *val)
-{
-	struct status_ctx *c = ctx;
+	const char *v;
 	size_t k;
 
+	if (r == NULL)
+		return AG_ERR_PROTO;
 	for (k = 0; k < NKEYS; k++) {
-		if (strcmp(key, status_keys[k].key) != 0)
-			continue;
-		c->seen[k] = 1;
-		return ag_parse_int(val, 0, INT64_MAX,
-				    (int64_t *)(void *)((char *)c->st + status_keys[k].off)) == 0
-			   ? 0
-			   : AG_ERR_PROTO;
-	}
-	return 0; /* keys we do not show */
-}
-
-static int status_line(void *ctx, const char *line, size_t len)
-{
-	int rc = each_pair(line, len, "status", status_pair, ctx);
-
-	return rc == -1 ? 0 : rc;
-}
-
-static int offender_pair(void *ctx, const char *key, const char *val)
-{
-	struct offender *o = ctx;
-
-	if (strcmp(key, "scope") == 0) {
-		if (strcmp(val, "source") != 0 && strcmp(val, "user") != 0)
+		v = ctl_rec_get(r, status_keys[k].key);
+		if (v == NULL ||
+		    ag_parse_int(v, 0, INT64_MAX,
+				 (int64_t *)(void *)((char *)st + status_keys[k].off)) != 0)
 			return AG_ERR_PROTO;
-		strcpy(o->scope, val);
-	} else if (strcmp(key, "name") == 0) {
-		printable(o->name, sizeof(o->name), val, strlen(val));
-	} else if (strcmp(key, "denials") == 0) {
-		return ag_parse_int(val, 0, INT64_MAX, &o->denials) == 0 ? 0 : AG_ERR_PROTO;
-	} else if (strcmp(key, "failures") == 0) {
-		return ag_parse_int(val, 0, INT64_MAX, &o->failures) == 0 ? 0 : AG_ERR_PROTO;
-	} else if (strcmp(key, "held") == 0) {
-		if (strcmp(val, "yes") != 0 && strcmp(val, "no") != 0)
-			return AG_ERR_PROTO;
-		o->held = strcmp(val, "yes") == 0;
 	}
 	return 0;
 }
 
-static int top_line(void *ctx, const char *line, size_t len)
+static int offender_from(const struct ctl_rec *r, struct offender *o)
 {
-	struct sample *s = ctx;
-	struct offender o;
-	int rc;
+	const char *scope = ctl_rec_get(r, "scope"), *name = ctl_rec_get(r, "name");
+	const char *held = ctl_rec_get(r, "held"), *d = ctl_rec_get(r, "denials");
+	const char *f = ctl_rec_get(r, "failures");
 
-	memset(&o, 0, sizeof(o));
-	strcpy(o.scope, "?");
-	rc = each_pair(line, len, "offender", offender_pair, &o);
-	if (rc == -1)
-		return 0;
-	if (rc != 0)
-		return rc;
-	if (s->ntop < TOP_N)
-		s->top[s->ntop++] = o;
+	memset(o, 0, sizeof(*o));
+	if (scope == NULL || name == NULL || held == NULL || d == NULL || f == NULL ||
+	    (strcmp(scope, "source") != 0 && strcmp(scope, "user") != 0) ||
+	    (strcmp(held, "yes") != 0 && strcmp(held, "no") != 0) ||
+	    ag_parse_int(d, 0, INT64_MAX, &o->denials) != 0 ||
+	    ag_parse_int(f, 0, INT64_MAX, &o->failures) != 0)
+		return AG_ERR_PROTO;
+	strcpy(o->scope, scope);
+	printable(o->name, sizeof(o->name), name, strlen(name));
+	o->held = strcmp(held, "yes") == 0;
 	return 0;
 }
 
-/* Sends ADMIN cmd and hands each line of the REPLY frames to fn (a record
- * never spans frames). Returns 0 with *code 0 (answered) or the code of an
- * ERROR reply, an AG_ERR_* code for a governor we could not talk to, or what
- * fn returned. */
-struct lines {
-	int (*fn)(void *ctx, const char *line, size_t len);
-	void *ctx;
+/* One reply's text, bounded by what MAX_FRAMES frames can carry. */
+struct reply_text {
+	char buf[MAX_FRAMES * AG_TEXT_MAX];
+	size_t len;
 };
 
-/* Splits one REPLY frame's text into lines for the caller's fn. */
-static int each_line(void *arg, const char *text, size_t len)
+static int gather(void *arg, const char *text, size_t len)
 {
-	const struct lines *l = arg;
-	size_t i = 0;
-	int rc;
+	struct reply_text *t = arg;
 
-	while (i < len) {
-		const char *nl = memchr(text + i, '\n', len - i);
-		size_t end = nl != NULL ? (size_t)(nl - text) : len;
-
-		if (end > i && (rc = l->fn(l->ctx, text + i, end - i)) != 0)
-			return rc;
-		i = end + 1;
-	}
+	if (len > sizeof(t->buf) - t->len)
+		return AG_ERR_TOOBIG;
+	memcpy(t->buf + t->len, text, len);
+	t->len += len;
 	return 0;
 }
 
-static int ask(const char *path, const char *cmd,
-	       int (*fn)(void *ctx, const char *line, size_t len), void *ctx, int32_t *code)
+/* Sends ADMIN cmd and parses the reply into *rs (the caller frees it).
+ * Returns 0 with *code 0 (answered) or the code of an ERROR reply, or an
+ * AG_ERR_* code for a governor we could not talk to or a reply that does
+ * not parse. */
+static int ask(const char *path, const char *cmd, struct ctl_recs *rs, int32_t *code)
 {
-	struct lines l = { fn, ctx };
-	char *argv[1] = { (char *)(uintptr_t)cmd };
+	static struct reply_text t; /* 256 KiB: off the stack */
+	char *argv[1] = {(char *)(uintptr_t)cmd};
+	int rc;
 
-	return ctl_admin_request(path, 1, argv, EXCHANGE_MS, MAX_FRAMES, each_line, &l, code,
-				 NULL, 0);
+	t.len = 0;
+	memset(rs, 0, sizeof(*rs));
+	rc = ctl_admin_request(path, 1, argv, EXCHANGE_MS, MAX_FRAMES, gather, &t, code, NULL, 0);
+	if (rc == 0 && *code == 0)
+		rc = ctl_recs_parse(t.buf, t.len, rs);
+	return rc;
+}
+
+/* The offender records of a "top" reply, the first TOP_N. */
+static int top_from(const struct ctl_recs *rs, struct sample *s)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n && s->ntop < TOP_N; i++) {
+		if (strcmp(rs->r[i].kind, "offender") != 0)
+			continue;
+		if (offender_from(&rs->r[i], &s->top[s->ntop]) != 0)
+			return AG_ERR_PROTO;
+		s->ntop++;
+	}
+	return 0;
 }
 
 /* Fills *s (cleared on entry) from the governor. Returns 0 (s->ok: status
@@ -261,20 +203,17 @@ static int ask(const char *path, const char *cmd,
  * code of the governor's ERROR reply to status. */
 static int sample_take(const char *path, struct sample *s, int32_t *refused)
 {
-	struct status_ctx sc;
-	int32_t code;
-	size_t k;
+	struct ctl_recs rs = {NULL, 0};
+	int32_t code = 0;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
-	memset(&sc, 0, sizeof(sc));
-	sc.st = &s->st;
-	rc = ask(path, "status", status_line, &sc, refused);
-	for (k = 0; rc == 0 && *refused == 0 && k < NKEYS; k++)
-		if (!sc.seen[k])
-			rc = AG_ERR_PROTO;
+	rc = ask(path, "status", &rs, refused);
 	if (rc == 0 && *refused != 0)
 		rc = *refused;
+	if (rc == 0)
+		rc = status_from(ctl_recs_find(&rs, "status"), &s->st);
+	ctl_recs_free(&rs);
 	if (rc != 0) {
 		s->rc = rc;
 		return rc;
@@ -282,7 +221,8 @@ static int sample_take(const char *path, struct sample *s, int32_t *refused)
 	s->ok = 1;
 	s->at_ms = ag_mono_ms();
 	/* "top" is optional: any failure just leaves the section out. */
-	s->has_top = ask(path, "top", top_line, s, &code) == 0 && code == 0;
+	s->has_top = ask(path, "top", &rs, &code) == 0 && code == 0 && top_from(&rs, s) == 0;
+	ctl_recs_free(&rs);
 	if (!s->has_top)
 		s->ntop = 0;
 	return 0;

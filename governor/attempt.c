@@ -19,6 +19,8 @@
 #define ALL_CLASSES ((1u << AG_CLASS_COUNT) - 1)
 #define JITTER_PM   200
 
+static void report_error(void *arg, int rc, int64_t cleared);
+
 /* ---- normalising ---- */
 
 /* Copies an optional string field; *out is NULL when the field is absent. */
@@ -106,32 +108,37 @@ static int norm_msg(struct gov *g, struct gov_client *c, const struct ag_msg *m,
 	return 0;
 }
 
-int gov_attempt_judge(struct gov *g, const struct gov_norm *n, int mode, unsigned slot_mask,
-		      int64_t now, struct gov_decision *out, int *allowlisted)
+/* Rule 1 here, rules 2-4 in the store; done(op, ...) is called once, now
+ * or later (gov_store_decide). 0, or an AG_ERR_* code when the store could
+ * not be asked (done is not called). */
+static int judge(struct gov *g, struct gov_op *op, int mode, unsigned slot_mask,
+		 gov_store_decided done)
 {
 	const struct gov_list_entry *e = NULL;
+	struct gov_decision d;
 	struct gov_attempt at;
+	int64_t now = op->t.wall_ms;
 	int kind = 0;
 
-	*allowlisted = 0;
-	if (n->src.is_addr)
-		kind = gov_lists_match(g->lists, &n->src.addr, now, &e);
+	op->allowlisted = 0;
+	if (op->n.src.is_addr)
+		kind = gov_lists_match(g->lists, &op->n.src.addr, now, &e);
 	if (kind == GOV_LIST_DENY) {
-		/* The store clears *out itself; only this path needs it here. */
-		memset(out, 0, sizeof(*out));
-		out->verdict = AG_V_DENY;
-		out->rule = GOV_RULE_DENYLIST;
-		out->retry_ms = e != NULL && e->expires_ms > now ? e->expires_ms - now : 0;
-		out->klass = AG_CLASS_DIRTY;
+		memset(&d, 0, sizeof(d));
+		d.verdict = AG_V_DENY;
+		d.rule = GOV_RULE_DENYLIST;
+		d.retry_ms = e != NULL && e->expires_ms > now ? e->expires_ms - now : 0;
+		d.klass = AG_CLASS_DIRTY;
+		done(op, 0, &d);
 		return 0;
 	}
-	*allowlisted = kind == GOV_LIST_ALLOW;
-	at.user = n->user;
-	at.source = n->src.key;
-	at.agg = n->src.agg;
-	at.allowlisted = *allowlisted;
-	at.user_socket = n->user_socket;
-	return g->store.ops->decide(g->store.ctx, &at, now, mode, slot_mask, out);
+	op->allowlisted = kind == GOV_LIST_ALLOW;
+	at.user = op->n.user;
+	at.source = op->n.src.key;
+	at.agg = op->n.src.agg;
+	at.allowlisted = op->allowlisted;
+	at.user_socket = op->n.user_socket;
+	return gov_store_decide(&g->store, &at, now, mode, slot_mask, done, op);
 }
 
 /* ---- answers ---- */
@@ -279,13 +286,11 @@ void gov_admission_abandon(struct gov *g, struct gov_admission *a)
 
 	if (!g->stopping) {
 		attempt_of(a, &at);
-		rc = g->store.ops->report(g->store.ctx, &at, GOV_OUT_ABANDON, ag_wall_ms(),
-					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM,
-					  NULL);
-		if (rc < 0) {
-			g->stats.store_errors[GOV_STORE_REPORT]++;
-			gov_log(LOG_ERR, "store: abandon not recorded: %s", ag_strerror(rc));
-		}
+		rc = gov_store_report(&g->store, &at, GOV_OUT_ABANDON, ag_wall_ms(),
+				      (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM,
+				      report_error, g);
+		if (rc < 0)
+			report_error(g, rc, 0);
 		g->stats.abandoned++;
 		g->stats.abandoned_by[a->klass]++;
 	}
@@ -294,36 +299,36 @@ void gov_admission_abandon(struct gov *g, struct gov_admission *a)
 }
 
 /* Links the admitted attempt to c, takes its slot, starts its lease and
- * answers allow. */
-static void admit(struct gov *g, struct gov_client *c, struct gov_admission *a,
-		  const struct gov_norm *n, const struct gov_decision *d, int allowlisted,
-		  int64_t recv_us)
+ * answers allow. AG_ERR_FULL, with nothing done, when the class has no slot
+ * after all: a store that answers later was given a mask that has since
+ * gone stale. */
+static int admit(struct gov *g, struct gov_client *c, struct gov_admission *a,
+		 const struct gov_norm *n, const struct gov_decision *d, int allowlisted,
+		 int64_t recv_us)
 {
+	int klass = d->klass >= 0 && d->klass < AG_CLASS_COUNT ? d->klass : AG_CLASS_DIRTY;
 	struct gov_uid *u;
 	struct ag_msg m;
 
-	memcpy(a->user, n->user, sizeof(a->user));
-	memcpy(a->source, n->src.key, sizeof(a->source));
-	memcpy(a->agg, n->src.agg, sizeof(a->agg));
-	a->klass = d->klass >= 0 && d->klass < AG_CLASS_COUNT ? d->klass : AG_CLASS_DIRTY;
-	a->allowlisted = allowlisted;
-	a->user_socket = c->user_socket;
-	randombytes_buf(a->id, sizeof(a->id));
-	if (a->user_socket) {
+	if (c->user_socket) {
+		if (g->user_inflight >= g->conf->user_slots)
+			return AG_ERR_FULL;
 		g->user_inflight++;
-		a->slot_held = 1;
 		/* The entry exists: the connection counts in it. */
 		u = gov_uid_get(g, c->peer.uid, 0);
 		if (u != NULL)
 			u->admissions++;
-	} else if (gov_admit_acquire(&g->admit, a->klass) == 0) {
-		a->slot_held = 1;
-	} else {
-		/* The store admitted with the mask we gave it, so this cannot
-		 * happen; the attempt is committed, let it through slotless. */
-		gov_log(LOG_ERR, "no slot for an admitted attempt of class %s",
-			ag_class_name(a->klass));
+	} else if (gov_admit_acquire(&g->admit, klass) != 0) {
+		return AG_ERR_FULL;
 	}
+	a->slot_held = 1;
+	memcpy(a->user, n->user, sizeof(a->user));
+	memcpy(a->source, n->src.key, sizeof(a->source));
+	memcpy(a->agg, n->src.agg, sizeof(a->agg));
+	a->klass = klass;
+	a->allowlisted = allowlisted;
+	a->user_socket = c->user_socket;
+	randombytes_buf(a->id, sizeof(a->id));
 	a->next = c->adm;
 	if (c->adm != NULL)
 		c->adm->prev = a;
@@ -340,6 +345,7 @@ static void admit(struct gov *g, struct gov_client *c, struct gov_admission *a,
 	g->stats.allowed_by[a->klass]++;
 	gov_client_answered(c, recv_us);
 	(void)gov_client_send(c, &m);
+	return 0;
 }
 
 /* ---- DECIDE ---- */
@@ -397,49 +403,176 @@ static void enqueue(struct gov *g, struct gov_client *c, const struct gov_norm *
 	(void)gov_client_send(c, &m);
 }
 
+/* ---- asking the store ---- */
+
+/* An admission allocated for an op whose client may be gone: unlinked. */
+static void admission_drop(struct gov_admission *a)
+{
+	if (a == NULL)
+		return;
+	event_free(a->lease_ev);
+	sodium_memzero(a->id, sizeof(a->id));
+	free(a);
+}
+
+static void op_free(struct gov *g, struct gov_op *op)
+{
+	if (op->dequeued)
+		g->deciding--;
+	admission_drop(op->a);
+	free(op);
+}
+
+static void store_failed(struct gov *g, struct gov_client *c, int op, int rc)
+{
+	g->stats.store_errors[op]++;
+	gov_log(LOG_ERR, "store: %s failed: %s", op == GOV_STORE_PRECHECK ? "precheck" : "decide",
+		ag_strerror(rc));
+	gov_client_error(c, rc, "store failed");
+}
+
+static void attempt_norm(const struct gov_norm *n, int allowlisted, struct gov_attempt *at)
+{
+	at->user = n->user;
+	at->source = n->src.key;
+	at->agg = n->src.agg;
+	at->allowlisted = allowlisted;
+	at->user_socket = n->user_socket;
+}
+
+static void report_error(void *arg, int rc, int64_t cleared)
+{
+	struct gov *g = arg;
+
+	if (rc < 0) {
+		g->stats.store_errors[GOV_STORE_REPORT]++;
+		gov_log(LOG_ERR, "store: report not recorded: %s", ag_strerror(rc));
+	}
+}
+
+/* Takes back an attempt the store committed but that got no slot, or whose
+ * client went away before the answer: its provisional failure is dropped
+ * (as for an unavailable backend); the tokens it spent stay spent. */
+static void take_back(struct gov *g, const struct gov_op *op)
+{
+	struct gov_attempt at;
+	int rc;
+
+	attempt_norm(&op->n, op->allowlisted, &at);
+	rc = gov_store_report(&g->store, &at, AG_OUT_UNAVAIL, ag_wall_ms(), 0, report_error, g);
+	if (rc < 0)
+		report_error(g, rc, 0);
+}
+
+/* Starts asking the store for op; c waits (blocked) until the answer. On a
+ * failure to start, answers ERROR and frees op. */
+static void op_start(struct gov *g, struct gov_client *c, struct gov_op *op, int mode,
+		     unsigned mask, gov_store_decided done)
+{
+	int rc;
+
+	c->op = op;
+	rc = judge(g, op, mode, mask, done);
+	if (rc < 0) {
+		c->op = NULL;
+		store_failed(g, c, op->precheck ? GOV_STORE_PRECHECK : GOV_STORE_DECIDE, rc);
+		op_free(g, op);
+		return;
+	}
+	/* Answered inline, done has freed op and cleared c->op. */
+	if (c->op != NULL)
+		op->later = 1;
+}
+
+/* Detaches op from its client: done() checks op->client. */
+void gov_attempt_orphan(struct gov *g, struct gov_client *c)
+{
+	if (c->op == NULL)
+		return;
+	c->op->client = NULL;
+	c->op = NULL;
+}
+
+/* The answer of the store to a DECIDE, and the answer to the module. */
+static void decide_done(void *arg, int rc, const struct gov_decision *d)
+{
+	struct gov_op *op = arg;
+	struct gov *g = op->g;
+	struct gov_client *c = op->client;
+	int64_t recv_us = op->t.recv_us;
+	int later = op->later, dequeued = op->dequeued;
+	struct gov_admission *a = op->a;
+
+	if (c == NULL) {
+		if (rc == 0 && d->verdict == AG_V_ALLOW)
+			take_back(g, op);
+		op_free(g, op);
+		if (dequeued)
+			gov_attempt_serve(g);
+		return;
+	}
+	c->op = NULL;
+	op->a = NULL;
+	if (rc < 0) {
+		admission_free(g, a);
+		store_failed(g, c, GOV_STORE_DECIDE, rc);
+	} else if (d->verdict == AG_V_ALLOW &&
+		   admit(g, c, a, &op->n, d, op->allowlisted, recv_us) == 0) {
+		/* admitted */
+	} else {
+		admission_free(g, a);
+		if (d->verdict == AG_V_ALLOW)
+			take_back(g, op); /* no slot after all: wait like any other */
+		if (d->verdict == AG_V_DENY)
+			answer_deny(g, c, &op->n, d, recv_us, ag_mono_ms(), 1);
+		else if (c->user_socket) /* the user socket never queues */
+			answer_shed(g, c, recv_us, 1);
+		else
+			enqueue(g, c, &op->n, d, recv_us, op->deadline_ms, op->fresh);
+	}
+	op_free(g, op);
+	if (later)
+		gov_client_resume(c);
+	if (later && dequeued)
+		gov_attempt_serve(g);
+}
+
 /* The whole decision for one DECIDE (fresh, or a waiter taken from its
- * queue), and its answer. */
+ * queue); the answer comes with decide_done. */
 static void decide(struct gov *g, struct gov_client *c, const struct gov_norm *n,
 		   const struct gov_when *t, int64_t deadline_ms, int fresh)
 {
-	int64_t recv_us = t->recv_us;
-	struct gov_admission *a;
-	struct gov_decision d;
-	int allowlisted = 0, rc;
+	struct gov_op *op;
 
 	if (t->now_us / 1000 > deadline_ms) {
-		answer_shed(g, c, recv_us, 1);
+		answer_shed(g, c, t->recv_us, 1);
 		return;
 	}
 	if (c->nadm >= GOV_CLIENT_ADM_MAX) {
 		gov_client_error(c, AG_ERR_FULL, "too many open admissions on this connection");
 		return;
 	}
-	a = admission_new(g, c);
-	if (a == NULL) {
+	op = calloc(1, sizeof(*op));
+	if (op != NULL)
+		op->a = admission_new(g, c);
+	if (op == NULL || op->a == NULL) {
+		free(op);
 		gov_client_error(c, AG_ERR_NOMEM, "out of memory");
 		return;
 	}
-	rc = gov_attempt_judge(g, n, GOV_COMMIT | GOV_TERSE, slot_mask(g, c), t->wall_ms, &d,
-			       &allowlisted);
-	if (rc < 0) {
-		admission_free(g, a);
-		g->stats.store_errors[GOV_STORE_DECIDE]++;
-		gov_log(LOG_ERR, "store: decide failed: %s", ag_strerror(rc));
-		gov_client_error(c, rc, "store failed");
-		return;
+	op->g = g;
+	op->client = c;
+	op->fresh = fresh;
+	op->deadline_ms = deadline_ms;
+	op->t = *t;
+	op->n = *n;
+	if (!fresh && gov_store_is_async(&g->store)) {
+		/* A waiter's slot stays free until the answer: count it, so
+		 * that serve does not hand the same slot to the next one. */
+		op->dequeued = 1;
+		g->deciding++;
 	}
-	if (d.verdict == AG_V_ALLOW) {
-		admit(g, c, a, n, &d, allowlisted, recv_us);
-		return;
-	}
-	admission_free(g, a);
-	if (d.verdict == AG_V_DENY)
-		answer_deny(g, c, n, &d, recv_us, t->now_us / 1000, 1);
-	else if (c->user_socket) /* the user socket never queues */
-		answer_shed(g, c, recv_us, 1);
-	else
-		enqueue(g, c, n, &d, recv_us, deadline_ms, fresh);
+	op_start(g, c, op, GOV_COMMIT | GOV_TERSE, slot_mask(g, c), decide_done);
 }
 
 static int64_t deadline_of(const struct ag_msg *m, int64_t recv_us)
@@ -460,13 +593,38 @@ int gov_attempt_decide(struct gov *g, struct gov_client *c, const struct ag_msg 
 	return 0;
 }
 
+static void precheck_done(void *arg, int rc, const struct gov_decision *d)
+{
+	struct gov_op *op = arg;
+	struct gov *g = op->g;
+	struct gov_client *c = op->client;
+	int later = op->later;
+	struct ag_msg r;
+
+	if (c == NULL) {
+		op_free(g, op);
+		return;
+	}
+	c->op = NULL;
+	if (rc < 0) {
+		store_failed(g, c, GOV_STORE_PRECHECK, rc);
+	} else if (d->verdict == AG_V_DENY) {
+		answer_deny(g, c, &op->n, d, op->t.recv_us, ag_mono_ms(), 0);
+	} else {
+		ag_msg_init(&r, AG_MSG_VERDICT);
+		ag_msg_set_u32(&r, AG_F_VERDICT, AG_V_ALLOW);
+		(void)gov_client_send(c, &r);
+	}
+	op_free(g, op);
+	if (later)
+		gov_client_resume(c);
+}
+
 int gov_attempt_precheck(struct gov *g, struct gov_client *c, const struct ag_msg *m,
 			 const struct gov_when *t)
 {
-	struct gov_decision d;
+	struct gov_op *op;
 	struct gov_norm n;
-	struct ag_msg r;
-	int allowlisted, rc;
 
 	if (norm_msg(g, c, m, &n) < 0)
 		return 0;
@@ -474,37 +632,67 @@ int gov_attempt_precheck(struct gov *g, struct gov_client *c, const struct ag_ms
 		answer_shed(g, c, t->recv_us, 0);
 		return 0;
 	}
+	op = calloc(1, sizeof(*op));
+	if (op == NULL) {
+		gov_client_error(c, AG_ERR_NOMEM, "out of memory");
+		return 0;
+	}
+	op->g = g;
+	op->client = c;
+	op->precheck = 1;
+	op->t = *t;
+	op->n = n;
 	/* Only the rules: a full host is not a reason to skip the password. */
-	rc = gov_attempt_judge(g, &n, GOV_CHECK | GOV_TERSE, ALL_CLASSES, t->wall_ms, &d,
-			       &allowlisted);
-	if (rc < 0) {
-		g->stats.store_errors[GOV_STORE_PRECHECK]++;
-		gov_log(LOG_ERR, "store: precheck failed: %s", ag_strerror(rc));
-		gov_client_error(c, rc, "store failed");
-		return 0;
-	}
-	if (d.verdict == AG_V_DENY) {
-		answer_deny(g, c, &n, &d, t->recv_us, t->now_us / 1000, 0);
-		return 0;
-	}
-	ag_msg_init(&r, AG_MSG_VERDICT);
-	ag_msg_set_u32(&r, AG_F_VERDICT, AG_V_ALLOW);
-	(void)gov_client_send(c, &r);
+	op_start(g, c, op, GOV_CHECK | GOV_TERSE, ALL_CLASSES, precheck_done);
 	return 0;
 }
 
 /* ---- REPORT ---- */
 
+/* What a report's answer needs to log a success after failures. */
+struct report_log {
+	struct gov *g;
+	char user[GOV_USER_MAX];
+	char source[AG_SOURCE_MAX];
+};
+
 /* A success after failures always gets its own line, burst or not: it is
  * what an operator looks for after "why was I denied?". */
-static void log_success_after(const struct gov_admission *a, int64_t failures)
+static void report_logged(void *arg, int rc, int64_t cleared)
 {
+	struct report_log *l = arg;
 	char u[AG_NAME_MAX * 4 + 1], s[AG_SOURCE_MAX * 4 + 1];
 
-	ag_escape(u, sizeof(u), a->user, strlen(a->user));
-	ag_escape(s, sizeof(s), a->source, strlen(a->source));
-	gov_log(LOG_NOTICE, "success after failures user=%s source=%s failures=%lld", u, s,
-		(long long)failures);
+	report_error(l->g, rc, cleared);
+	if (rc == 0 && cleared > 0) {
+		ag_escape(u, sizeof(u), l->user, strlen(l->user));
+		ag_escape(s, sizeof(s), l->source, strlen(l->source));
+		gov_log(LOG_NOTICE, "success after failures user=%s source=%s failures=%lld", u,
+			s, (long long)cleared);
+	}
+	free(l);
+}
+
+/* Sends the outcome of a to the store; the answer is only logged. */
+static void report_store(struct gov *g, const struct gov_admission *a, int outcome, int64_t now)
+{
+	struct report_log *l = malloc(sizeof(*l));
+	struct gov_attempt at;
+	int rc;
+
+	attempt_of(a, &at);
+	if (l != NULL) {
+		l->g = g;
+		memcpy(l->user, a->user, sizeof(l->user));
+		memcpy(l->source, a->source, sizeof(l->source));
+	}
+	rc = gov_store_report(&g->store, &at, outcome, now,
+			      (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM,
+			      l != NULL ? report_logged : report_error, l != NULL ? (void *)l : g);
+	if (rc < 0) {
+		free(l);
+		report_error(g, rc, 0);
+	}
 }
 
 static struct gov_admission *find_admission(struct gov_client *c, const uint8_t *id)
@@ -521,10 +709,8 @@ int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg 
 		       const struct gov_when *t)
 {
 	struct gov_admission *a;
-	struct gov_attempt at;
 	struct ag_msg r;
-	int64_t cleared = 0;
-	int held, user, rc;
+	int held, user;
 
 	if (!AG_HAS(m, AG_F_ID) || !AG_HAS(m, AG_F_OUTCOME) || m->outcome < AG_OUT_SUCCESS ||
 	    m->outcome > AG_OUT_PASS) {
@@ -550,16 +736,7 @@ int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg 
 		 * the next factor takes; only the slot had a lease. */
 		evtimer_del(a->lease_ev);
 	} else {
-		attempt_of(a, &at);
-		rc = g->store.ops->report(g->store.ctx, &at, m->outcome, t->wall_ms,
-					  (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM,
-					  &cleared);
-		if (rc < 0) {
-			g->stats.store_errors[GOV_STORE_REPORT]++;
-			gov_log(LOG_ERR, "store: report not recorded: %s", ag_strerror(rc));
-		}
-		if (cleared > 0)
-			log_success_after(a, cleared);
+		report_store(g, a, m->outcome, t->wall_ms);
 		admission_free(g, a);
 	}
 	ag_msg_init(&r, AG_MSG_ACK);
@@ -611,6 +788,9 @@ void gov_attempt_serve(struct gov *g)
 	while (bound-- > 0) {
 		/* next does not skip waiters whose time is up. */
 		shed_expired(g, 0);
+		/* Waiters whose store answer is awaited will take slots. */
+		if (g->deciding > 0 && g->admit.inflight + g->deciding >= g->admit.limit)
+			break;
 		w = gov_admit_next(&g->admit, ag_mono_ms());
 		if (w == NULL)
 			break;

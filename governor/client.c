@@ -139,7 +139,7 @@ static int client_idle(const struct gov_client *c)
 	/* Any admission keeps its connection: past its lease the admission
 	 * holds no slot, but its report still counts and closing would count
 	 * it as a failure (after authpass, the next factor may take long). */
-	return !c->dead && !c->pending.active && c->adm == NULL;
+	return !c->dead && !c->pending.active && c->op == NULL && c->adm == NULL;
 }
 
 /* ---- output ---- */
@@ -149,7 +149,7 @@ static int client_idle(const struct gov_client *c)
  * it to read them (what it sends must not grow them without bound). */
 static int blocked(const struct gov_client *c)
 {
-	return c->pending.active || c->outoff < c->outlen;
+	return c->pending.active || c->op != NULL || c->outoff < c->outlen;
 }
 
 /* Writes as much of p[0..len) as the socket takes now, never waiting.
@@ -630,9 +630,10 @@ void gov_client_close(struct gov_client *c, const char *why)
 	if (why != NULL)
 		gov_log(LOG_DEBUG, "client pid %ld uid %ld closed: %s", (long)c->peer.pid,
 			(long)c->peer.uid, why);
-	if (c->pending.active) {
+	if (c->pending.active)
 		gov_attempt_unqueue(g, c);
-	}
+	if (c->op != NULL)
+		gov_attempt_orphan(g, c);
 	while (c->adm != NULL) {
 		released |= c->adm->slot_held;
 		gov_admission_abandon(g, c->adm);
@@ -700,7 +701,7 @@ void gov_client_sweep(struct gov *g, int64_t now_ms)
 		 * from a client that trickles bytes or holds an admission. Frames
 		 * held behind a queued DECIDE are not late: the queue bounds
 		 * that wait. */
-		if (c->inlen > c->inoff && !c->pending.active &&
+		if (c->inlen > c->inoff && !c->pending.active && c->op == NULL &&
 		    now_ms - c->partial_since_ms >= g->conf->client_idle_ms)
 			gov_client_fail(c, AG_ERR_TIMEOUT, "frame not completed in time");
 		else if (now_ms - c->last_active_ms >= g->conf->client_idle_ms && client_idle(c))

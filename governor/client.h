@@ -81,6 +81,24 @@ struct gov_pending {
 	struct gov_norm n;
 };
 
+/* A DECIDE or PRECHECK whose store answer is awaited (attempt.c). It
+ * outlives its client: when the client closes first, client is set to
+ * NULL and the answer is only cleaned up after (a committed attempt is
+ * taken back from the store). */
+struct gov_op {
+	struct gov *g;
+	struct gov_client *client; /* NULL once the client has gone */
+	int precheck;		   /* 1: PRECHECK, 0: DECIDE */
+	int fresh;		   /* a DECIDE just read (not a waiter taken from a queue) */
+	int later;		   /* the store did not answer inline: resume the client */
+	int dequeued;		   /* counted in gov->deciding */
+	int allowlisted;
+	int64_t deadline_ms;
+	struct gov_when t;
+	struct gov_norm n;
+	struct gov_admission *a; /* DECIDE: allocated before the store commits */
+};
+
 struct gov_client {
 	struct gov_client *prev, *next; /* gov's list, least recently active first */
 	struct gov_client *reap_next;
@@ -105,6 +123,7 @@ struct gov_client {
 	struct gov_admission *adm;
 	int nadm;
 	struct gov_pending pending;
+	struct gov_op *op; /* the store answer awaited; NULL when none */
 };
 
 /* ---- client.c ---- */
@@ -186,14 +205,6 @@ int gov_attempt_normalise(const struct gov *g, const char *user, const char *rho
 			  const char *ruser, const char *tty, int user_socket, uid_t uid,
 			  struct gov_norm *out) __attribute__((warn_unused_result));
 
-/* Rule 1 (a deny entry decides at once: rule "deny", retry until the entry
- * expires, 0 when permanent), then the store in mode (GOV_CHECK /
- * GOV_COMMIT, maybe with GOV_TERSE) with slot_mask, at now (wall-clock ms).
- * *allowlisted tells whether an allow entry matched. 0 or the store's
- * error. */
-int gov_attempt_judge(struct gov *g, const struct gov_norm *n, int mode, unsigned slot_mask,
-		      int64_t now, struct gov_decision *out, int *allowlisted)
-    __attribute__((warn_unused_result));
 
 /* Serves queued waiters while slots are free (rules re-checked). */
 void gov_attempt_serve(struct gov *g);
@@ -204,6 +215,10 @@ void gov_attempt_expire(struct gov *g, int all);
 
 /* Removes c's queued request, if any (connection closing). */
 void gov_attempt_unqueue(struct gov *g, struct gov_client *c);
+
+/* Detaches c's awaited store answer (connection closing): when it comes,
+ * a committed attempt is taken back and nothing is sent. */
+void gov_attempt_orphan(struct gov *g, struct gov_client *c);
 
 /* Releases and frees an admission without a report (connection closed):
  * GOV_OUT_ABANDON goes to the store unless the governor is stopping. */

@@ -112,6 +112,7 @@ struct gov {
 	int64_t user_inflight;	 /* slots taken from the user socket's pool (user_slots) */
 	struct event *ev_expire; /* earliest queued waiter's expire_ms */
 	int serving;		 /* gov_attempt_serve is running (no re-entry) */
+	int64_t deciding;	 /* waiters taken from a queue whose store answer is awaited */
 
 	struct gov_store store;
 	struct gov_lists *lists;

@@ -1,7 +1,8 @@
-/* store.c - what every store shares: rule names, the state word and the
- * generic free. */
+/* store.c - what every store shares: rule names, the state word, one way
+ * to call a store that answers at once or later, and the generic free. */
 #include "config.h"
 #include <string.h>
+#include "ag_err.h"
 #include "store.h"
 
 const char *gov_rule_name(int rule)
@@ -32,6 +33,42 @@ const char *gov_store_state(const struct gov_store *s, int64_t *since_ms)
 	if (since_ms != NULL)
 		*since_ms = since;
 	return w != NULL ? w : "ok";
+}
+
+int gov_store_decide(struct gov_store *s, const struct gov_attempt *at, int64_t now, int mode,
+		     unsigned slot_mask, gov_store_decided done, void *arg)
+{
+	struct gov_decision d;
+	int rc;
+
+	if (s->ops->decide_async != NULL)
+		return s->ops->decide_async(s->ctx, at, now, mode, slot_mask, done, arg);
+	if (s->ops->decide == NULL)
+		return AG_ERR_INVAL;
+	rc = s->ops->decide(s->ctx, at, now, mode, slot_mask, &d);
+	done(arg, rc, rc == 0 ? &d : NULL);
+	return 0;
+}
+
+int gov_store_report(struct gov_store *s, const struct gov_attempt *at, int outcome, int64_t now,
+		     int jitter_pm, gov_store_reported done, void *arg)
+{
+	int64_t cleared = 0;
+	int rc;
+
+	if (s->ops->report_async != NULL)
+		return s->ops->report_async(s->ctx, at, outcome, now, jitter_pm, done, arg);
+	if (s->ops->report == NULL)
+		return AG_ERR_INVAL;
+	rc = s->ops->report(s->ctx, at, outcome, now, jitter_pm, &cleared);
+	if (done != NULL)
+		done(arg, rc, cleared);
+	return 0;
+}
+
+int gov_store_is_async(const struct gov_store *s)
+{
+	return s != NULL && s->ops != NULL && s->ops->decide_async != NULL;
 }
 
 void gov_store_free(struct gov_store *s)

@@ -78,6 +78,11 @@ enum gov_decide_mode {
 /* Internal outcome: the connection closed, or the lease ran out, without a report. */
 #define GOV_OUT_ABANDON 5
 
+/* Answers of a store that answers later (Redis). rc < 0: the store failed
+ * (no decision; the report was not recorded). d is valid during the call. */
+typedef void (*gov_store_decided)(void *arg, int rc, const struct gov_decision *d);
+typedef void (*gov_store_reported)(void *arg, int rc, int64_t cleared);
+
 enum gov_reset_scope { GOV_RESET_USER = 1, GOV_RESET_SOURCE, GOV_RESET_PAIR, GOV_RESET_ALL };
 
 struct gov_store_ops {
@@ -98,6 +103,17 @@ struct gov_store_ops {
 	 * cleared (the governor logs a success after failures), else 0. */
 	int (*report)(void *ctx, const struct gov_attempt *at, int outcome, int64_t now, int jitter_pm,
 	              int64_t *cleared);
+	/* An asynchronous store (Redis) sets these two and leaves decide and
+	 * report NULL. Same rules as decide and report, but the answer comes
+	 * through done, exactly once, from the event loop after the call has
+	 * returned; also when the store is destroyed first (rc AG_ERR_CLOSED).
+	 * The attempt's strings are copied. Returns 0, or an AG_ERR_* code when
+	 * nothing was started (done is then never called). done may be NULL
+	 * for report_async. */
+	int (*decide_async)(void *ctx, const struct gov_attempt *at, int64_t now, int mode,
+			    unsigned slot_mask, gov_store_decided done, void *arg);
+	int (*report_async)(void *ctx, const struct gov_attempt *at, int outcome, int64_t now,
+			    int jitter_pm, gov_store_reported done, void *arg);
 	/* Clears state: a user (failures, rates, cap, trust), a source (rate,
 	 * failures of its pairs and aggregate), a pair (backoff, trust), or all.
 	 * AG_ERR_NOTFOUND when there was nothing to clear. */
@@ -138,6 +154,21 @@ void gov_store_mem_reconf(struct gov_store *s, const struct ag_conf *conf);
 /* The store's state word ("ok" when it has no state op) and since when
  * (wall ms, 0 = since start). */
 const char *gov_store_state(const struct gov_store *s, int64_t *since_ms);
+
+/* decide (or decide_async) for every kind of store: done is called once,
+ * inline for a store that answers at once, later for one that does not.
+ * Returns 0, or an AG_ERR_* code when nothing was started (done is not
+ * called). Callers make this their last step: done may have run, and freed
+ * what arg points to, by the time it returns. */
+int gov_store_decide(struct gov_store *s, const struct gov_attempt *at, int64_t now, int mode,
+		     unsigned slot_mask, gov_store_decided done, void *arg);
+
+/* report (or report_async) likewise; done may be NULL. */
+int gov_store_report(struct gov_store *s, const struct gov_attempt *at, int outcome, int64_t now,
+		     int jitter_pm, gov_store_reported done, void *arg);
+
+/* 1 when the store answers later (decide_async). */
+int gov_store_is_async(const struct gov_store *s);
 
 /* Calls destroy; NULL-safe. */
 void gov_store_free(struct gov_store *s);

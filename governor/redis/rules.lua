@@ -66,8 +66,10 @@
 --         without, they are dropped whole. A pair with attempts in flight
 --         keeps i and s. Reply {found}: entries cleared (keys P, S, A, U,
 --         plus trusted sources), 0 = AG_ERR_NOTFOUND.
--- trim    KEYS[1] G; ARGV[5] member length. Drops the oldest trusted pairs
---         beyond max_trusted (a reload lowered it). Reply {dropped}.
+-- trim    KEYS[1] G, KEYS[2..] users' H keys (by SCAN); ARGV[5] the member
+--         length. After a reload: cuts each H to max_trusted_per_user, then
+--         G to max_trusted, oldest first (all of it when trust is off).
+--         Reply {dropped}.
 -- Errors: "ERR authguard: ..." (bad arguments; nothing written), or
 -- "ERR authguard: full" (inflight at its maximum; nothing written).
 
@@ -720,18 +722,27 @@ local function reset(c, now, m)
 	return {found}
 end
 
+-- A reload lowered the bounds (or turned trust off): what
+-- gov_mem_trust_bound drops at once. KEYS[2..] are users' sets (H keys
+-- found by SCAN), each cut to its newest max_trusted_per_user; then the
+-- oldest pairs of the index beyond max_trusted go.
 local function trim(c, mlen)
 	local kg, dropped = KEYS[1], 0
-	if not trust_enabled(c) then
-		-- store_mem drops all trust when a reload disables it.
-		local all = redis.call('ZRANGE', kg, 0, -1)
-		for _, g in ipairs(all) do
-			redis.call('ZREM', string.sub(g, 1, #g - mlen), string.sub(g, #g - mlen + 1))
+	local on = trust_enabled(c)
+	for j = 2, #KEYS do
+		local kh = KEYS[j]
+		if kh ~= kg and redis.call('TYPE', kh).ok == 'zset' then
+			local n = redis.call('ZCARD', kh)
+			local keep = on and c.per_user or 0
+			if n > keep then
+				local ms = redis.call('ZRANGE', kh, 0, n - keep - 1)
+				drop_members(kh, kg, ms)
+				dropped = dropped + #ms
+			end
 		end
-		redis.call('DEL', kg)
-		return {#all}
 	end
-	while redis.call('ZCARD', kg) > c.max_trusted do
+	local max = on and c.max_trusted or 0
+	while redis.call('ZCARD', kg) > max do
 		local old = redis.call('ZRANGE', kg, 0, 0)[1]
 		redis.call('ZREM', kg, old)
 		redis.call('ZREM', string.sub(old, 1, #old - mlen), string.sub(old, #old - mlen + 1))
@@ -760,7 +771,7 @@ local function main()
 		end
 		return reset(c, now, m)
 	elseif op == 'trim' then
-		if #KEYS ~= 1 then
+		if #KEYS < 1 then
 			bad('trim needs KEYS[1] = G')
 		end
 		return trim(c, int(ARGV[5], 1, 64, 'member length'))

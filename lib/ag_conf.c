@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include "ag_conf.h"
 #include "ag_err.h"
+#include "ag_redis_url.h"
 
 #define MS_S INT64_C(1000)
 #define MS_M (60 * MS_S)
@@ -64,6 +65,8 @@
 	}
 
 static int check_loopback(const char *value, char *why, size_t whylen);
+static int check_redis_url(const char *value, char *why, size_t whylen);
+static int check_key_prefix(const char *value, char *why, size_t whylen);
 
 static const struct ag_option table[] = {
     /* [governor] */
@@ -164,11 +167,46 @@ static const struct ag_option table[] = {
     C_OPT("lists", "deny", AG_T_LIST, deny, 0, AG_LIST_MAX, NULL,
 	  "CIDR [until YYYY-MM-DDTHH:MM:SSZ] always denied; wins over allow; repeatable"),
     /* [store] */
-    C_ENUM("store", "backend", backend, "memory", "memory", "where rule state lives"),
+    C_ENUM("store", "backend", backend, "memory|redis", "memory",
+	   "where rule state lives: this host's memory, or a Redis shared by a fleet"),
     C_OPT("store", "max_tracked", AG_T_UINT, max_tracked, 1000, 100000000, "1000000",
 	  "pairs, sources and users tracked at most (oldest evicted)"),
     C_OPT("store", "max_trusted", AG_T_UINT, max_trusted, 1000, 100000000, "1000000",
 	  "trusted pairs kept at most"),
+    {.section = "store",
+     .key = "redis",
+     .type = AG_T_STRING,
+     .scope = AG_SCOPE_CONF,
+     .offset = offsetof(struct ag_conf, redis),
+     .min = 0,
+     .max = 512,
+     .defval = "",
+     .help = "where Redis is (backend = redis); an IP address, never a host name",
+     .check = check_redis_url,
+     .expect = "redis://IP:PORT[/DB], redis://[IPv6]:PORT[/DB] or unix:///PATH[?db=N]"},
+    C_OPT("store", "redis_password_file", AG_T_PATH, redis_password_file, 0, FILE_PATH_MAX, "",
+	  "file holding the Redis password (AUTH; with redis://USER:@..., the ACL user's)"),
+    C_OPT("store", "redis_timeout", AG_T_DURATION, redis_timeout_ms, 1, 10 * MS_S, "50ms",
+	  "one Redis command's budget; past it the attempt is decided on this host alone"),
+    C_OPT("store", "redis_max_pending", AG_T_UINT, redis_max_pending, 16, 1000000, "4096",
+	  "Redis commands in flight at most; past it, decided on this host alone"),
+    {.section = "store",
+     .key = "key_prefix",
+     .type = AG_T_STRING,
+     .scope = AG_SCOPE_CONF,
+     .offset = offsetof(struct ag_conf, key_prefix),
+     .min = 1,
+     .max = 32,
+     .defval = "ag:",
+     .help = "prefix of every Redis key (a Redis ACL user can be limited to it)",
+     .check = check_key_prefix,
+     .expect = "1 to 32 of A-Z a-z 0-9 : _ . -"},
+    C_OPT("store", "fleet_size", AG_T_UINT, fleet_size, 1, 100000, "1",
+	  "hosts sharing the Redis; in degraded mode each host takes 1/fleet_size of the rates"),
+    C_OPT("store", "hash_key_file", AG_T_PATH, hash_key_file, 0, FILE_PATH_MAX, "",
+	  "the fleet key that hashes every name before it reaches Redis (mode 0600)"),
+    C_ENUM("store", "clock", clock, "redis|local", "redis",
+	   "time for the rules: Redis TIME (no clock sync needed), or this host's clock"),
     /* module arguments */
     M_FLAG("preauth", phase, AG_PHASE_PREAUTH, NULL,
 	   "auth: before the backend; asks the governor (precheck, decide)"),
@@ -265,6 +303,33 @@ static int check_loopback(const char *value, char *why, size_t whylen)
 	ag_quote_value(q, sizeof(q), value, strlen(value));
 	if (why != NULL && whylen > 0)
 		snprintf(why, whylen, "'%s' is not a loopback address and port", q);
+	return AG_ERR_CONFIG;
+}
+
+/* Empty is fine (backend = memory; ag_conf_check wants it for redis). */
+static int check_redis_url(const char *value, char *why, size_t whylen)
+{
+	struct ag_redis_url u;
+	int rc;
+
+	if (value == NULL || value[0] == '\0')
+		return 0;
+	rc = ag_redis_url_parse(value, &u, why, whylen);
+	ag_redis_url_wipe(&u);
+	return rc;
+}
+
+static int check_key_prefix(const char *value, char *why, size_t whylen)
+{
+	const char *p;
+
+	for (p = value; p != NULL && *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr(":_.-", *p) == NULL)
+			break;
+	if (value != NULL && value[0] != '\0' && *p == '\0')
+		return 0;
+	if (why != NULL && whylen > 0)
+		snprintf(why, whylen, "a character outside A-Z a-z 0-9 : _ . - (or empty)");
 	return AG_ERR_CONFIG;
 }
 
@@ -478,6 +543,15 @@ int ag_conf_check(const struct ag_conf *c, const char *where, char *err, size_t 
 		ag_fail(err, errlen,
 			"%s%s[limits] agg_prefix_v4/v6 must not be longer than source_prefix_v4/v6 "
 			"(the aggregate contains the source)",
+			w, sep);
+		return AG_ERR_CONFIG;
+	}
+	if (c->backend == AG_BACKEND_REDIS &&
+	    (c->redis == NULL || c->redis[0] == '\0' || c->hash_key_file == NULL ||
+	     c->hash_key_file[0] == '\0')) {
+		ag_fail(err, errlen,
+			"%s%s[store] backend = redis needs redis (its address) and hash_key_file "
+			"(make one with authguard-governor --keygen FILE, the same on every host)",
 			w, sep);
 		return AG_ERR_CONFIG;
 	}

@@ -104,7 +104,17 @@ struct ag_conf {
 	 * the login path. */
 	int no_nss;
 	int64_t max_tracked, max_trusted;
+	char *redis;               /* redis://IP:PORT[/DB] or unix:///PATH[?db=N] */
+	char *redis_password_file; /* "" = none (or in the URL) */
+	int64_t redis_timeout_ms;  /* one command's budget */
+	int64_t redis_max_pending; /* commands in flight at most */
+	char *key_prefix;          /* every key starts with it */
+	int64_t fleet_size;        /* hosts sharing the Redis: degraded mode's share */
+	char *hash_key_file;       /* the fleet key (authguard-governor --keygen) */
+	int clock;                 /* enum ag_clock */
 };
+
+enum ag_clock { AG_CLOCK_REDIS = 0, AG_CLOCK_LOCAL = 1 };
 
 enum ag_phase {
 	AG_PHASE_NONE = 0,   /* account phase (no phase word) */

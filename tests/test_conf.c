@@ -532,6 +532,30 @@ static void cases_for(const struct ag_option *o, struct cases *k)
 		break;
 	case AG_T_STRING:
 	case AG_T_PATH:
+		if (o->check != NULL && strcmp(o->key, "redis") == 0) {
+			add(k->good, &k->ngood, "redis://127.0.0.1:6379");
+			add(k->good, &k->ngood, "redis://ag:s3cret@10.1.2.3:6380/2");
+			add(k->good, &k->ngood, "redis://[::1]:6379/0");
+			add(k->good, &k->ngood, "unix:///run/redis/redis.sock?db=3");
+			add(k->good, &k->ngood, "%s", "");
+			add(k->bad, &k->nbad, "redis://localhost:6379");
+			add(k->bad, &k->nbad, "redis://127.0.0.1");
+			add(k->bad, &k->nbad, "redis://127.0.0.1:0");
+			add(k->bad, &k->nbad, "redis://127.0.0.1:6379/x");
+			add(k->bad, &k->nbad, "unix://run/redis.sock");
+			add(k->bad, &k->nbad, "unix:///run/redis.sock?db=");
+			add(k->bad, &k->nbad, "redis://127.0.0.1:6379 ");
+			break;
+		}
+		if (o->check != NULL && strcmp(o->key, "key_prefix") == 0) {
+			add(k->good, &k->ngood, "ag:");
+			add(k->good, &k->ngood, "fleet-1.auth_");
+			add(k->bad, &k->nbad, "a b");
+			add(k->bad, &k->nbad, "%s", "");
+			add(k->bad, &k->nbad, "ag{x}");
+			add(k->bad, &k->nbad, "%033d", 0);
+			break;
+		}
 		if (o->check != NULL) { /* metrics_listen: a loopback IP:PORT or empty */
 			add(k->good, &k->ngood, "127.0.0.1:9377");
 			add(k->good, &k->ngood, "[::1]:9377");

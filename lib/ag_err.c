@@ -23,6 +23,7 @@ const char *ag_strerror(int err)
 	case AG_ERR_STORE: return "store error";
 	case AG_ERR_SYS: return "system error";
 	case AG_ERR_BUSY: return "governor busy";
+	case AG_ERR_EXISTS: return "already exists";
 	default: return "unknown error";
 	}
 }

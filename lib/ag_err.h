@@ -25,6 +25,7 @@ enum ag_err {
 	AG_ERR_STORE = -15,   /* the store failed */
 	AG_ERR_SYS = -16,     /* a system call failed (see errno in the log) */
 	AG_ERR_BUSY = -17,    /* governor shedding load (backlog full) */
+	AG_ERR_EXISTS = -18,  /* already exists: not overwritten */
 };
 
 /* Returns a static, human-readable name for an AG_* code (never NULL). */

@@ -20,6 +20,7 @@
 #include "gov.h"
 #include "log.h"
 #include "metrics.h"
+#include "store_redis.h"
 #include "statefile.h"
 
 #define HOUSEKEEPING_MS 1000
@@ -291,7 +292,14 @@ int gov_reload(struct gov *g, char *err, size_t errlen)
 	gov_admit_configure(&g->admit, nc->max_inflight, nc->trusted_reserve_pct,
 			    nc->clean_reserve_pct, nc->max_queue, nc->codel_target_ms,
 			    nc->codel_interval_ms);
-	gov_store_mem_reconf(&g->store, nc);
+	if (nc->backend != old->backend) {
+		gov_log(LOG_WARNING, "reload: a new [store] backend takes effect only after a restart");
+		nc->backend = old->backend;
+	}
+	if (nc->backend == AG_BACKEND_REDIS)
+		gov_store_redis_reconf(&g->store, nc);
+	else
+		gov_store_mem_reconf(&g->store, nc);
 	rc = gov_lists_set_conf(g->lists, nc);
 	if (rc < 0)
 		gov_log(LOG_ERR, "reload: lists not replaced: %s", ag_strerror(rc));
@@ -399,6 +407,7 @@ static int add_watchdog(struct gov *g)
 int gov_init(struct gov *g, struct ag_conf *conf, const char *conf_path, int foreground)
 {
 	const struct ag_conf *cf = conf;
+	char err[AG_ERRBUF];
 	int rc;
 
 	g->conf = conf;
@@ -412,14 +421,15 @@ int gov_init(struct gov *g, struct ag_conf *conf, const char *conf_path, int for
 		rc = AG_ERR_NOMEM;
 		goto out;
 	}
-	if (cf->backend != AG_BACKEND_MEMORY) {
-		gov_log(LOG_ERR, "only the memory store is built into this governor");
-		rc = AG_ERR_CONFIG;
-		goto out;
-	}
 	gov_admit_init(&g->admit, cf->max_inflight, cf->trusted_reserve_pct, cf->clean_reserve_pct,
 		       cf->max_queue, cf->codel_target_ms, cf->codel_interval_ms);
-	rc = gov_store_mem_new(cf, &g->store);
+	if (cf->backend == AG_BACKEND_REDIS) {
+		rc = gov_store_redis_new(cf, g->base, &g->store, err, sizeof(err));
+		if (rc < 0)
+			gov_log(LOG_ERR, "redis store: %s", err);
+	} else {
+		rc = gov_store_mem_new(cf, &g->store);
+	}
 	if (rc == 0)
 		rc = gov_lists_new(&g->lists);
 	if (rc < 0)

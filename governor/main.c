@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +15,21 @@
 
 #include "ag_conf.h"
 #include "ag_err.h"
+#include "ag_fleetkey.h"
 #include "gov.h"
 #include "log.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: " GOV_IDENT " [-c FILE] [-d] [-f] [-t] [-h]\n"
+		   "       " GOV_IDENT " --keygen FILE\n"
 		   "  -c FILE  configuration file (default " AG_DEFAULT_CONF ")\n"
 		   "  -d       log debug lines too (every connection: busy hosts log a lot)\n"
 		   "  -f       stay in the foreground and log to stderr\n"
-		   "  -t       check the configuration and exit\n"
+		   "  -t       check the configuration (and the Redis store's fleet key) and exit\n"
+		   "  --keygen FILE\n"
+		   "           make a new fleet key for [store] hash_key_file (mode 0600; never\n"
+		   "           overwrites) and print its fingerprint; copy it to every host\n"
 		   "  -h       show this help\n");
 }
 
@@ -56,15 +62,67 @@ static int load_conf(struct ag_conf *c, const char *path, int *missing)
 	return rc;
 }
 
+/* --keygen FILE */
+static int keygen(const char *path)
+{
+	char err[AG_ERRBUF] = "", fp[AG_FLEETKEY_FP_LEN + 1];
+	struct ag_fleetkey k;
+	int rc;
+
+	rc = ag_fleetkey_generate(path, err, sizeof(err));
+	if (rc == 0)
+		rc = ag_fleetkey_load(path, &k, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, GOV_IDENT ": --keygen: %s\n", err[0] != '\0' ? err : ag_strerror(rc));
+		return 1;
+	}
+	ag_fleetkey_fingerprint(&k, fp);
+	ag_fleetkey_wipe(&k);
+	printf("wrote %s (fingerprint %s): set [store] hash_key_file to it and copy it, "
+	       "mode 0600, to every host that shares the Redis\n",
+	       path, fp);
+	return 0;
+}
+
+/* -t with backend = redis: the fleet key must load too. */
+static int check_fleet_key(const struct ag_conf *c)
+{
+	char err[AG_ERRBUF] = "", fp[AG_FLEETKEY_FP_LEN + 1];
+	struct ag_fleetkey k;
+	int rc;
+
+	if (c->backend != AG_BACKEND_REDIS)
+		return 0;
+	rc = ag_fleetkey_load(c->hash_key_file, &k, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, GOV_IDENT ": [store] hash_key_file: %s\n",
+			err[0] != '\0' ? err : ag_strerror(rc));
+		return rc;
+	}
+	ag_fleetkey_fingerprint(&k, fp);
+	ag_fleetkey_wipe(&k);
+	printf("fleet key %s: fingerprint %s\n", c->hash_key_file, fp);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+	    {"keygen", required_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *keyfile = NULL;
 	const char *path = AG_DEFAULT_CONF;
 	struct ag_conf *conf = NULL;
 	static struct gov g; /* one context; static only to keep it off the stack */
 	int opt, foreground = 0, check = 0, debug = 0, missing = 0, status = 1, rc;
 
-	while ((opt = getopt(argc, argv, "c:dfth")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:dfth", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'k':
+			keyfile = optarg;
+			break;
 		case 'c':
 			path = optarg;
 			break;
@@ -94,6 +152,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, GOV_IDENT ": libsodium failed to initialise\n");
 		return 1;
 	}
+	if (keyfile != NULL)
+		return keygen(keyfile);
 	conf = calloc(1, sizeof(*conf));
 	if (conf == NULL) {
 		fprintf(stderr, GOV_IDENT ": out of memory\n");
@@ -104,6 +164,8 @@ int main(int argc, char **argv)
 	if (check) {
 		if (missing)
 			fprintf(stderr, GOV_IDENT ": %s not found: built-in defaults\n", path);
+		if (check_fleet_key(conf) < 0)
+			goto out;
 		printf("config OK\n");
 		status = 0;
 		goto out;

@@ -180,7 +180,7 @@ static void key(char *b, const struct rds *r, char kind, const char *h1, const c
 static int send_req(struct rds *r, struct rds_req *q)
 {
 	char hu[AG_FLEETKEY_HASH_LEN + 1], hs[AG_FLEETKEY_HASH_LEN + 1];
-	char ha[AG_FLEETKEY_HASH_LEN + 1], hp[AG_FLEETKEY_HASH_LEN + 1];
+	char ha[AG_FLEETKEY_HASH_LEN + 1];
 	char kp[RDS_KEY_MAX], ks[RDS_KEY_MAX], ka[RDS_KEY_MAX], kusr[RDS_KEY_MAX];
 	char kh[RDS_KEY_MAX], kg[RDS_KEY_MAX], now[24], flags[8], a6[24], a7[24];
 	const char *argv[RDS_ARGS];
@@ -189,8 +189,9 @@ static int send_req(struct rds *r, struct rds_req *q)
 
 	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_USER, q->user, NULL, hu);
 	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_SOURCE, q->source, NULL, hs);
-	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_PAIR, q->user, q->source, hp);
-	key(kp, r, 'P', hp, NULL);
+	/* The pair's key is the user's hash then the source's, so that a reset
+	 * of a user or a source finds its pairs by pattern (SCAN). */
+	key(kp, r, 'P', hu, hs);
 	key(ks, r, 'S', hs, NULL);
 	if (q->has_agg) {
 		ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_AGG, q->agg, NULL, ha);

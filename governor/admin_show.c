@@ -116,36 +116,34 @@ static int put_state(struct gov *g, struct gov_reply *r, const char *user, const
 	return found;
 }
 
+/* An explain whose store answer is awaited. op comes first: the client
+ * waits on it like on a DECIDE, and a closing client detaches it
+ * (gov_attempt_orphan sets op.client to NULL). */
+struct explain {
+	struct gov_op op;
+	struct gov_reply steps; /* rule 1's steps, then the store's */
+	unsigned mask;		/* slots free when it was asked */
+	int list_denied;
+	int64_t list_retry;
+};
+
 /* The store's steps (GOV_CHECK: nothing changes), then the shed step.
  * *free_slot: the attempt's class has a slot now. */
-static int store_steps(struct gov *g, struct gov_reply *r, const struct gov_norm *n, int allowlisted,
-		       struct gov_decision *d, int *free_slot)
+static void store_steps(struct gov *g, struct explain *x, const struct gov_decision *d,
+			int *free_slot)
 {
-	unsigned mask = gov_admit_slot_mask(&g->admit);
 	char detail[GOV_DETAIL_MAX];
-	struct gov_attempt at;
-	int i, rc;
+	int i;
 
-	at.user = n->user;
-	at.source = n->src.key;
-	at.agg = n->src.agg;
-	at.allowlisted = allowlisted;
-	at.user_socket = 0;
-	rc = g->store.ops->decide(g->store.ctx, &at, ag_wall_ms(), GOV_CHECK, mask, d);
-	if (rc < 0)
-		return rc;
-	for (i = 0; i < d->nsteps && i < GOV_MAX_STEPS; i++) {
-		d->steps[i].detail[GOV_DETAIL_MAX - 1] = '\0';
-		put_step(r, gov_rule_name(d->steps[i].rule), d->steps[i].verdict,
-			 d->steps[i].retry_ms, d->steps[i].detail);
-	}
-	*free_slot = d->klass >= 0 && d->klass < AG_CLASS_COUNT && ((mask >> d->klass) & 1u);
+	for (i = 0; i < d->nsteps && i < GOV_MAX_STEPS; i++)
+		put_step(&x->steps, gov_rule_name(d->steps[i].rule), d->steps[i].verdict,
+			 d->steps[i].retry_ms, d->steps[i].detail[0] != '\0' ? d->steps[i].detail : "-");
+	*free_slot = d->klass >= 0 && d->klass < AG_CLASS_COUNT && ((x->mask >> d->klass) & 1u);
 	snprintf(detail, sizeof(detail),
 		 "class=%s inflight=%" PRId64 " limit=%" PRId64 " queued=%" PRId64 "%s",
 		 ag_class_name(d->klass), g->admit.inflight, g->admit.limit, g->admit.queued,
 		 *free_slot ? "" : ": would queue");
-	put_step(r, "shed", *free_slot ? AG_V_ALLOW : AG_V_DENY, 0, detail);
-	return 0;
+	put_step(&x->steps, "shed", *free_slot ? AG_V_ALLOW : AG_V_DENY, 0, detail);
 }
 
 /* " until=2026-11-24T05:43:12Z": when a denial ends (UTC, to the second,
@@ -166,45 +164,90 @@ static void put_until(struct gov_reply *r, int deny, int64_t retry_ms)
 	gov_reply_str(r, "until", b);
 }
 
-void gov_admin_explain(struct gov *g, struct gov_client *c, const char *user, const char *addr)
+static void explain_done(void *arg, int rc, const struct gov_decision *dp)
 {
-	static struct gov_reply steps, out;
+	static struct gov_reply out;
+	struct explain *x = arg;
+	struct gov *g = x->op.g;
+	struct gov_client *c = x->op.client;
+	const struct gov_norm *n = &x->op.n;
 	struct gov_decision d;
-	struct gov_norm n;
-	int64_t list_retry, retry;
-	int list_denied, allowlisted = 0, deny, rule, free_slot = 0, rc;
+	int64_t retry;
+	int deny, rule, free_slot = 0;
 
-	memset(&steps, 0, sizeof(steps));
+	if (c == NULL) {
+		free(x);
+		return;
+	}
+	c->op = NULL;
+	if (rc < 0 || dp == NULL) {
+		gov_client_error(c, rc < 0 ? rc : AG_ERR_INVAL, "explain: the store failed");
+		goto out;
+	}
+	d = *dp;
 	memset(&out, 0, sizeof(out));
-	if (gov_admin_norm(g, user, addr, &n) < 0) {
-		gov_client_error(c, AG_ERR_INVAL, "explain: invalid user or address");
-		return;
-	}
-	list_steps(g, &steps, &n, &list_denied, &list_retry);
-	if (!list_denied && n.src.is_addr)
-		allowlisted =
-		    gov_lists_match(g->lists, &n.src.addr, ag_wall_ms(), NULL) == GOV_LIST_ALLOW;
-	rc = store_steps(g, &steps, &n, allowlisted, &d, &free_slot);
-	if (rc < 0) {
-		gov_client_error(c, rc, "explain: store failed");
-		return;
-	}
+	store_steps(g, x, &d, &free_slot);
 	/* Deny wins over the store, as in a DECIDE. */
-	deny = list_denied || d.verdict == AG_V_DENY;
-	rule = list_denied ? GOV_RULE_DENYLIST : deny ? d.rule : GOV_RULE_NONE;
-	retry = list_denied ? list_retry : deny ? d.retry_ms : 0;
+	deny = x->list_denied || d.verdict == AG_V_DENY;
+	rule = x->list_denied ? GOV_RULE_DENYLIST : deny ? d.rule : GOV_RULE_NONE;
+	retry = x->list_denied ? x->list_retry : deny ? d.retry_ms : 0;
 
 	gov_reply_put(&out, "kind=decision");
-	gov_reply_str(&out, "user", n.user);
-	gov_reply_str(&out, "source", n.src.key);
+	gov_reply_str(&out, "user", n->user);
+	gov_reply_str(&out, "source", n->src.key);
 	gov_reply_put(&out, " verdict=%s rule=%s", deny ? "deny" : "allow", gov_rule_name(rule));
 	gov_reply_i64(&out, "retry_ms", retry);
 	put_until(&out, deny, retry);
 	gov_reply_put(&out, " class=%s trusted=%s slot_free=%s\n", ag_class_name(d.klass),
-	    d.trusted ? "yes" : "no", free_slot ? "yes" : "no");
-	gov_reply_put(&out, "%s", steps.buf);
-	(void)put_state(g, &out, n.user, n.src.key, n.src.agg);
+		      d.trusted ? "yes" : "no", free_slot ? "yes" : "no");
+	gov_reply_put(&out, "%s", x->steps.buf);
+	(void)put_state(g, &out, n->user, n->src.key, n->src.agg);
 	gov_reply_send(c, &out);
+out:
+	if (x->op.later)
+		gov_client_resume(c);
+	free(x);
+}
+
+void gov_admin_explain(struct gov *g, struct gov_client *c, const char *user, const char *addr)
+{
+	struct explain *x = calloc(1, sizeof(*x));
+	struct gov_attempt at;
+	int rc;
+
+	if (x == NULL) {
+		gov_client_error(c, AG_ERR_NOMEM, "explain: out of memory");
+		return;
+	}
+	if (gov_admin_norm(g, user, addr, &x->op.n) < 0) {
+		free(x);
+		gov_client_error(c, AG_ERR_INVAL, "explain: invalid user or address");
+		return;
+	}
+	x->op.g = g;
+	x->op.client = c;
+	list_steps(g, &x->steps, &x->op.n, &x->list_denied, &x->list_retry);
+	if (!x->list_denied && x->op.n.src.is_addr)
+		x->op.allowlisted = gov_lists_match(g->lists, &x->op.n.src.addr, ag_wall_ms(),
+						    NULL) == GOV_LIST_ALLOW;
+	x->mask = gov_admit_slot_mask(&g->admit);
+	at.user = x->op.n.user;
+	at.source = x->op.n.src.key;
+	at.agg = x->op.n.src.agg;
+	at.allowlisted = x->op.allowlisted;
+	at.user_socket = 0;
+	at.budget_ms = 0;
+	/* The client waits for the answer like a DECIDE does. */
+	c->op = &x->op;
+	rc = gov_store_decide(&g->store, &at, ag_wall_ms(), GOV_CHECK, x->mask, explain_done, x);
+	if (rc < 0) {
+		c->op = NULL;
+		free(x);
+		gov_client_error(c, rc, "explain: the store failed");
+		return;
+	}
+	if (c->op != NULL) /* answered later */
+		x->op.later = 1;
 }
 
 /* ---- show ---- */

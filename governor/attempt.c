@@ -138,6 +138,9 @@ static int judge(struct gov *g, struct gov_op *op, int mode, unsigned slot_mask,
 	at.agg = op->n.src.agg;
 	at.allowlisted = op->allowlisted;
 	at.user_socket = op->n.user_socket;
+	at.budget_ms = op->deadline_ms > 0 ? op->deadline_ms - ag_mono_ms() : 0;
+	if (op->deadline_ms > 0 && at.budget_ms < 1)
+		at.budget_ms = 1;
 	return gov_store_decide(&g->store, &at, now, mode, slot_mask, done, op);
 }
 
@@ -277,6 +280,7 @@ static void attempt_of(const struct gov_admission *a, struct gov_attempt *at)
 	at->agg = a->agg;
 	at->allowlisted = a->allowlisted;
 	at->user_socket = a->user_socket;
+	at->budget_ms = 0;
 }
 
 void gov_admission_abandon(struct gov *g, struct gov_admission *a)
@@ -438,6 +442,7 @@ static void attempt_norm(const struct gov_norm *n, int allowlisted, struct gov_a
 	at->agg = n->src.agg;
 	at->allowlisted = allowlisted;
 	at->user_socket = n->user_socket;
+	at->budget_ms = 0;
 }
 
 static void report_error(void *arg, int rc, int64_t cleared)
@@ -640,6 +645,7 @@ int gov_attempt_precheck(struct gov *g, struct gov_client *c, const struct ag_ms
 	op->g = g;
 	op->client = c;
 	op->precheck = 1;
+	op->deadline_ms = deadline_of(m, t->recv_us);
 	op->t = *t;
 	op->n = n;
 	/* Only the rules: a full host is not a reason to skip the password. */

@@ -41,6 +41,8 @@ struct gov_attempt {
 	int allowlisted;       /* rule 1 matched an allow entry: skip rules 3-4, class clean */
 	int user_socket;       /* came on the user socket: never creates trust, never
 	                          touches user-wide state (user_rate, user_cap) */
+	int64_t budget_ms;     /* what is left of the attempt's budget; 0 = none. A
+	                          store that waits (Redis) waits no longer than this */
 };
 
 #define GOV_NOSLOT 4           /* verdict: allowed by the rules, but no host slot for its class */

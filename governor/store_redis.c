@@ -92,6 +92,7 @@ struct rds_req {
 	char user[AG_SOURCE_MAX + 64], source[AG_SOURCE_MAX], agg[AG_SOURCE_MAX];
 	int has_agg;
 	int64_t now;
+	int64_t wait_ms; /* min(redis_timeout, the attempt's budget) */
 	int mode, outcome, jitter;
 	unsigned mask;
 };
@@ -141,6 +142,13 @@ static void req_free(struct rds_req *q)
 	if (q->timer != NULL)
 		event_free(q->timer);
 	free(q);
+}
+
+static void arm(struct rds_req *q)
+{
+	struct timeval tv = {q->wait_ms / 1000, (q->wait_ms % 1000) * 1000};
+
+	evtimer_add(q->timer, &tv);
 }
 
 /* ---- answering from this host ---- */
@@ -281,18 +289,17 @@ static int start(struct rds *r, int op, const struct gov_attempt *at, int64_t no
 		req_free(q);
 		return 0;
 	}
+	/* Never longer than what is left of the attempt's budget. */
+	q->wait_ms = r->conf->redis_timeout_ms;
+	if (at->budget_ms > 0 && at->budget_ms < q->wait_ms)
+		q->wait_ms = at->budget_ms;
 	q->timer = evtimer_new(r->base, on_timeout, q);
 	if (q->timer == NULL || send_req(r, q) != 0) {
 		answer_local(q);
 		req_free(q);
 		return 0;
 	}
-	{
-		struct timeval tv = {r->conf->redis_timeout_ms / 1000,
-				     (r->conf->redis_timeout_ms % 1000) * 1000};
-
-		evtimer_add(q->timer, &tv);
-	}
+	arm(q);
 	q->next = r->reqs;
 	if (r->reqs != NULL)
 		r->reqs->prev = q;
@@ -304,8 +311,45 @@ static int start(struct rds *r, int op, const struct gov_attempt *at, int64_t no
 
 static void drop_connection(struct rds *r, const char *why);
 
+/* The steps' details, as the memory store writes them (explain). */
+static void details(struct gov_decision *d, const long long *v, const struct ag_conf *c)
+{
+	static const char *const skips[4] = {NULL, "skipped: trusted pair", "skipped: allowlisted",
+					     "skipped: user socket"};
+	int s;
+
+	for (s = 0; s < 4; s++) {
+		struct gov_step *st = &d->steps[s];
+		long long skip = v[9 + 4 * s];
+
+		if (skip > 0 && skip < 4) {
+			snprintf(st->detail, sizeof(st->detail), "%s", skips[skip]);
+			continue;
+		}
+		if (st->rule == GOV_RULE_BACKOFF)
+			snprintf(st->detail, sizeof(st->detail),
+				 "failures=%lld free=%lld inflight=%lld hold_until_in=%lldms%s", v[22],
+				 (long long)c->pair_free_failures, v[23], v[24],
+				 v[25] ? " concurrent" : "");
+		else if (st->rule == GOV_RULE_USER_CAP)
+			snprintf(st->detail, sizeof(st->detail),
+				 "ucfail=%lld max=%lld cap_until_in=%lldms", v[26],
+				 (long long)c->user_max_failures, v[27]);
+		else if (st->rule == GOV_RULE_SOURCE_RATE)
+			snprintf(st->detail, sizeof(st->detail),
+				 "tokens=%lld burst=%lld: next free in %lldms", v[28],
+				 (long long)c->source_burst, (long long)st->retry_ms);
+		else if (st->rule == GOV_RULE_USER_RATE)
+			snprintf(st->detail, sizeof(st->detail),
+				 "budget=%s tokens=%lld burst=%lld: next free in %lldms",
+				 v[29] ? "failing" : "clean", v[30], (long long)c->user_burst,
+				 (long long)st->retry_ms);
+	}
+}
+
 /* The decide reply: 31 integers (governor/redis/rules.lua). */
-static int parse_decision(const redisReply *rep, struct gov_decision *d)
+static int parse_decision(const redisReply *rep, struct gov_decision *d,
+			  const struct ag_conf *conf, int terse)
 {
 	static const int rules[4] = {GOV_RULE_BACKOFF, GOV_RULE_USER_CAP, GOV_RULE_SOURCE_RATE,
 				     GOV_RULE_USER_RATE};
@@ -337,6 +381,8 @@ static int parse_decision(const redisReply *rep, struct gov_decision *d)
 		d->steps[s].verdict = (int)v[7 + 4 * s];
 		d->steps[s].retry_ms = v[8 + 4 * s];
 	}
+	if (!terse)
+		details(d, v, conf);
 	return 0;
 }
 
@@ -386,12 +432,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		/* Redis lost the script (restart, SCRIPT FLUSH): EVAL loads it. */
 		q->retried = 1;
 		if (send_req(r, q) == 0) {
-			if (q->timer != NULL && !q->answered) {
-				struct timeval tv = {r->conf->redis_timeout_ms / 1000,
-						     (r->conf->redis_timeout_ms % 1000) * 1000};
-
-				evtimer_add(q->timer, &tv);
-			}
+			if (q->timer != NULL && !q->answered)
+				arm(q);
 			return;
 		}
 	}
@@ -415,7 +457,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	}
 	r->timeouts = 0;
 	if (q->op == RQ_DECIDE) {
-		rc = parse_decision(rep, &d);
+		rc = parse_decision(rep, &d, r->conf, (q->mode & GOV_TERSE) != 0);
 		if (rc < 0) {
 			trouble(r, "a decide reply that does not parse", NULL);
 			if (!q->answered)

@@ -220,7 +220,7 @@ int main(void)
 	srand(getenv("AG_DIFF_SEED") != NULL ? (unsigned)atoi(getenv("AG_DIFF_SEED")) : 12345u);
 	for (i = 0; i < STEPS; i++) {
 		int r = rand() % 100, u = rand() % USERS, s = rand() % SOURCES;
-		struct gov_attempt at = {users[u], sources[s], aggs[s], 0, 0};
+		struct gov_attempt at = {users[u], sources[s], aggs[s], 0, 0, 0};
 		struct gov_decision dm;
 		struct answer ar = {0};
 		int jitter = rand() % 401 - 200;

@@ -82,6 +82,8 @@ void gov_admin_list_add(struct gov *g, struct gov_client *c, int kind, int nargs
 	if (nargs == 3)
 		strcpy(e.comment, args[2]);
 	rc = gov_lists_add(g->lists, kind, &e.cidr, e.expires_ms, nargs == 3 ? args[2] : NULL);
+	if (rc == 0 && g->store.ops->flush != NULL)
+		g->store.ops->flush(g->store.ctx); /* cached denials may no longer hold */
 	ag_escape(esc, sizeof(esc), e.comment, strlen(e.comment));
 	if (ag_cidr_format(&e.cidr, text, sizeof(text)) < 0)
 		strcpy(text, "?");
@@ -111,6 +113,8 @@ void gov_admin_unlist(struct gov *g, struct gov_client *c, const char *arg)
 		return;
 	}
 	rc = gov_lists_remove(g->lists, &cidr);
+	if (rc == 0 && g->store.ops->flush != NULL)
+		g->store.ops->flush(g->store.ctx);
 	gov_log(LOG_NOTICE, "admin unlist %s by uid %ld pid %ld: %s", cs, (long)c->peer.uid,
 		(long)c->peer.pid, rc == 0 ? "removed" : ag_strerror(rc));
 	if (rc < 0) {

@@ -301,6 +301,8 @@ int gov_reload(struct gov *g, char *err, size_t errlen)
 	else
 		gov_store_mem_reconf(&g->store, nc);
 	rc = gov_lists_set_conf(g->lists, nc);
+	if (g->store.ops->flush != NULL)
+		g->store.ops->flush(g->store.ctx);
 	if (rc < 0)
 		gov_log(LOG_ERR, "reload: lists not replaced: %s", ag_strerror(rc));
 	gov_log_limits(nc->log_burst, nc->log_interval_ms);

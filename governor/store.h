@@ -139,6 +139,9 @@ struct gov_store_ops {
 	 * status and metrics, and since when (wall ms; 0 = since start). NULL
 	 * for a store that cannot fail (memory): always "ok". */
 	const char *(*state)(void *ctx, int64_t *since_ms);
+	/* Forgets what the store remembers of its own answers (the Redis
+	 * store's negative cache): the lists changed. NULL when nothing is. */
+	void (*flush)(void *ctx);
 	void (*destroy)(void *ctx);
 };
 

@@ -36,6 +36,7 @@
 #include "ag_time.h"
 #include "log.h"
 #include "gcra.h"
+#include "table.h"
 #include "store_redis.h"
 
 #define RDS_RETRY_MS	     1000 /* between connection attempts */
@@ -45,6 +46,9 @@
 #define RDS_ARGS	     16
 #define RDS_DECIDE_REPLY     31
 #define RDS_LOG_EVERY_MS     10000 /* one line per kind of trouble per 10 s */
+#define RDS_NEG_MAX	     65536 /* pairs in the negative cache */
+#define RDS_NEG_MAX_MS	     30000 /* a cached denial lasts at most this: a pair trusted
+				      on another host meanwhile is held here no longer */
 
 enum { RDS_DOWN = 0, RDS_CONNECTING, RDS_READY };
 enum { RQ_DECIDE = 1, RQ_REPORT, RQ_TAKEBACK };
@@ -76,6 +80,16 @@ struct rds {
 	struct rds_req *reqs; /* in flight, for destroy */
 	char confcsv[400];
 	int64_t last_log_ms;
+	struct gov_table *neg; /* the negative cache: pair -> struct neg */
+	uint64_t neg_hits;
+};
+
+/* A pair's backoff hold remembered until it ends (at most RDS_NEG_MAX_MS):
+ * the same pair asking again before then is denied without asking Redis. */
+struct neg {
+	int64_t until;	 /* the hold's end (the request clock's ms) */
+	int64_t expires; /* the entry's end: until, or sooner */
+	int rule, klass;
 };
 
 struct rds_req {
@@ -247,6 +261,89 @@ static int send_req(struct rds *r, struct rds_req *q)
 	return 0;
 }
 
+/* ---- the negative cache ---- */
+
+static size_t neg_key(const struct gov_attempt *at, char *k, size_t cap)
+{
+	size_t lu = strlen(at->user), ls = strlen(at->source);
+
+	if (lu + ls + 1 > cap)
+		return 0;
+	memcpy(k, at->user, lu);
+	k[lu] = '\0';
+	memcpy(k + lu + 1, at->source, ls);
+	return lu + 1 + ls;
+}
+
+/* 1 with *d filled when the pair has a cached denial at now (wall ms). */
+static int neg_hit(struct rds *r, const struct gov_attempt *at, int64_t now, struct gov_decision *d)
+{
+	char k[2 * AG_SOURCE_MAX + 2];
+	size_t kl = neg_key(at, k, sizeof(k));
+	struct gov_tent *e;
+	const struct neg *n;
+
+	if (r->neg == NULL || !r->conf->negative_cache || kl == 0 ||
+	    (e = gov_table_find(r->neg, k, kl)) == NULL)
+		return 0;
+	n = gov_tent_cval(e);
+	if (n->expires <= now || n->until <= now) {
+		gov_table_del(r->neg, e);
+		return 0;
+	}
+	memset(d, 0, sizeof(*d));
+	d->verdict = AG_V_DENY;
+	d->rule = n->rule;
+	d->retry_ms = n->until - now;
+	d->klass = n->klass;
+	r->neg_hits++;
+	return 1;
+}
+
+static void neg_put(struct rds *r, const struct gov_attempt *at, const struct gov_decision *d,
+		    int64_t now)
+{
+	char k[2 * AG_SOURCE_MAX + 2];
+	size_t kl = neg_key(at, k, sizeof(k));
+	struct gov_tent *e;
+	struct neg *n;
+	int64_t keep = d->retry_ms < RDS_NEG_MAX_MS ? d->retry_ms : RDS_NEG_MAX_MS;
+
+	if (r->neg == NULL || !r->conf->negative_cache || kl == 0 || d->verdict != AG_V_DENY ||
+	    keep <= 0 || d->trusted)
+		return;
+	e = gov_table_find(r->neg, k, kl);
+	if (e == NULL && gov_table_insert(r->neg, k, kl, sizeof(*n), &e) != 0)
+		return;
+	n = gov_tent_val(e);
+	n->until = now + d->retry_ms;
+	n->expires = now + keep;
+	n->rule = d->rule;
+	n->klass = d->klass;
+}
+
+static void neg_drop(struct rds *r, const struct gov_attempt *at)
+{
+	char k[2 * AG_SOURCE_MAX + 2];
+	size_t kl = neg_key(at, k, sizeof(k));
+	struct gov_tent *e;
+
+	if (r->neg != NULL && kl > 0 && (e = gov_table_find(r->neg, k, kl)) != NULL)
+		gov_table_del(r->neg, e);
+}
+
+static void neg_flush(struct rds *r)
+{
+	struct gov_table_iter it;
+	struct gov_tent *e;
+
+	if (r->neg == NULL)
+		return;
+	gov_table_iter_init(r->neg, &it);
+	while ((e = gov_table_iter_next(r->neg, &it)) != NULL)
+		gov_table_del(r->neg, e);
+}
+
 /* A request for at: copies it, arms its timer, sends it. Not ready, too
  * many in flight, or a failure to send: answered here and now. */
 static int start(struct rds *r, int op, const struct gov_attempt *at, int64_t now, int mode,
@@ -259,6 +356,15 @@ static int start(struct rds *r, int op, const struct gov_attempt *at, int64_t no
 	    strlen(at->user) >= sizeof(q->user) || strlen(at->source) >= sizeof(q->source) ||
 	    (at->agg != NULL && strlen(at->agg) >= sizeof(q->agg)))
 		return AG_ERR_INVAL;
+	if (op == RQ_DECIDE) {
+		struct gov_decision d;
+
+		/* A pair already held: no need to ask Redis again. */
+		if (neg_hit(r, at, now, &d)) {
+			ddone(arg, 0, &d);
+			return 0;
+		}
+	}
 	q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return AG_ERR_NOMEM;
@@ -349,7 +455,7 @@ static void details(struct gov_decision *d, const long long *v, const struct ag_
 
 /* The decide reply: 31 integers (governor/redis/rules.lua). */
 static int parse_decision(const redisReply *rep, struct gov_decision *d,
-			  const struct ag_conf *conf, int terse)
+			  const struct ag_conf *conf, int terse, int *cacheable)
 {
 	static const int rules[4] = {GOV_RULE_BACKOFF, GOV_RULE_USER_CAP, GOV_RULE_SOURCE_RATE,
 				     GOV_RULE_USER_RATE};
@@ -383,6 +489,11 @@ static int parse_decision(const redisReply *rep, struct gov_decision *d,
 	}
 	if (!terse)
 		details(d, v, conf);
+	/* Only a pair's backoff hold is fixed until the pair's next report
+	 * (which drops the entry): rate retries move with other pairs'
+	 * attempts, a user cap with other pairs' outcomes, and a concurrency
+	 * denial with this pair's reports. */
+	*cacheable = d->verdict == AG_V_DENY && d->rule == GOV_RULE_BACKOFF && v[25] == 0;
 	return 0;
 }
 
@@ -422,7 +533,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	struct rds *r = q->r;
 	const redisReply *rep = reply;
 	struct gov_decision d;
-	int rc;
+	int rc, cacheable = 0;
 
 	r->pending--;
 	if (q->timer != NULL)
@@ -457,7 +568,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	}
 	r->timeouts = 0;
 	if (q->op == RQ_DECIDE) {
-		rc = parse_decision(rep, &d, r->conf, (q->mode & GOV_TERSE) != 0);
+		rc = parse_decision(rep, &d, r->conf, (q->mode & GOV_TERSE) != 0, &cacheable);
 		if (rc < 0) {
 			trouble(r, "a decide reply that does not parse", NULL);
 			if (!q->answered)
@@ -467,6 +578,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 				take_back(r, q);
 		} else {
 			q->answered = 1;
+			if (cacheable)
+				neg_put(r, &q->at, &d, q->now);
 			q->ddone(q->arg, 0, &d);
 		}
 	} else if (q->op == RQ_REPORT && !q->answered) {
@@ -702,6 +815,8 @@ static int rds_report(void *ctx, const struct gov_attempt *at, int outcome, int6
 	/* The local store hears every outcome too, so that degraded mode
 	 * starts from what this host saw. */
 	(void)gov_store_report(&r->local, at, outcome, now, jitter_pm, NULL, NULL);
+	/* Any outcome moves the pair's backoff: its cached hold is stale. */
+	neg_drop(r, at);
 	if (outcome == AG_OUT_PASS) {
 		if (done != NULL)
 			done(arg, 0, 0);
@@ -715,7 +830,13 @@ static int rds_reset(void *ctx, int scope, const char *user, const char *source)
 	struct rds *r = ctx;
 
 	/* Only this host's local state: a fleet-wide reset is not built yet. */
+	neg_flush(r);
 	return r->local.ops->reset(r->local.ctx, scope, user, source);
+}
+
+static void rds_flush(void *ctx)
+{
+	neg_flush(ctx);
 }
 
 static void rds_counts(void *ctx, int64_t *tracked, int64_t *trusted)
@@ -753,6 +874,7 @@ static void rds_destroy(void *ctx)
 	if (r->connect != NULL)
 		event_free(r->connect);
 	gov_store_free(&r->local);
+	gov_table_free(r->neg);
 	ag_fleetkey_wipe(&r->key);
 	sodium_memzero(r->password, sizeof(r->password));
 	ag_redis_url_wipe(&r->url);
@@ -766,6 +888,7 @@ static const struct gov_store_ops redis_ops = {
     .reset = rds_reset,
     .counts = rds_counts,
     .state = rds_state,
+    .flush = rds_flush,
     .destroy = rds_destroy,
 };
 
@@ -889,6 +1012,11 @@ int gov_store_redis_new(const struct ag_conf *conf, struct event_base *base, str
 	rc = gov_store_mem_new(&r->local_conf, &r->local);
 	if (rc < 0) {
 		snprintf(err, errlen, "the local store: %s", ag_strerror(rc));
+		goto fail;
+	}
+	rc = gov_table_new(RDS_NEG_MAX, &r->neg);
+	if (rc < 0) {
+		snprintf(err, errlen, "the negative cache: %s", ag_strerror(rc));
 		goto fail;
 	}
 	r->retry = evtimer_new(base, on_retry, r);

@@ -207,6 +207,8 @@ static const struct ag_option table[] = {
 	  "the fleet key that hashes every name before it reaches Redis (mode 0600)"),
     C_ENUM("store", "clock", clock, "redis|local", "redis",
 	   "time for the rules: Redis TIME (no clock sync needed), or this host's clock"),
+    C_OPT("store", "negative_cache", AG_T_BOOL, negative_cache, 0, 1, "yes",
+	  "answer a pair under a backoff hold from this host, without asking Redis"),
     /* module arguments */
     M_FLAG("preauth", phase, AG_PHASE_PREAUTH, NULL,
 	   "auth: before the backend; asks the governor (precheck, decide)"),

@@ -112,6 +112,7 @@ struct ag_conf {
 	int64_t fleet_size;        /* hosts sharing the Redis: degraded mode's share */
 	char *hash_key_file;       /* the fleet key (authguard-governor --keygen) */
 	int clock;                 /* enum ag_clock */
+	int negative_cache;        /* remember backoff holds on the host */
 };
 
 enum ag_clock { AG_CLOCK_REDIS = 0, AG_CLOCK_LOCAL = 1 };

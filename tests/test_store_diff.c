@@ -151,21 +151,23 @@ static const char *const aggs[SOURCES] = {"192.0.2.0/24",    "192.0.2.0/24",
 					  "192.0.2.0/24",    "198.51.100.0/24",
 					  "198.51.100.0/24", "203.0.113.0/24"};
 
-static int same(const struct gov_decision *m, const struct gov_decision *r)
+/* Exact agreement; with the negative cache on, a denial answered from it
+ * may give a shorter retry than the store would (other rules came to deny
+ * longer meanwhile), never a longer one, never another verdict. */
+static int same(const struct gov_decision *m, const struct gov_decision *r, int cache)
 {
-	return m->verdict == r->verdict && m->rule == r->rule && m->retry_ms == r->retry_ms &&
-	       m->klass == r->klass && m->trusted == r->trusted;
+	if (m->verdict != r->verdict || m->klass != r->klass || m->trusted != r->trusted)
+		return 0;
+	if (!cache)
+		return m->rule == r->rule && m->retry_ms == r->retry_ms;
+	return m->verdict != AG_V_DENY || (r->retry_ms > 0 && r->retry_ms <= m->retry_ms);
 }
+
+static void run(const char *sock, const char *keyf, int cache);
 
 int main(void)
 {
-	struct ag_conf conf;
-	struct gov_store mem, rds;
-	struct open_adm open[OPEN_MAX];
-	char sock[128], keyf[128], err[AG_ERRBUF], url[160];
-	int64_t now = T0;
-	int nopen = 0, i, rc, decisions = 0, denials = 0, reports = 0;
-	int by_rule[GOV_RULE_COUNT] = {0};
+	char sock[128], keyf[128], err[AG_ERRBUF];
 
 	if (sodium_init() < 0)
 		die("sodium_init");
@@ -181,6 +183,22 @@ int main(void)
 		die("redis-server did not start");
 	if (ag_fleetkey_generate(keyf, err, sizeof(err)) != 0)
 		die("keygen: %s", err);
+	run(sock, keyf, 0);
+	run(sock, keyf, 1);
+	cleanup();
+	return 0;
+}
+
+/* One pass: exact with the negative cache off, bounded with it on. */
+static void run(const char *sock, const char *keyf, int cache)
+{
+	struct ag_conf conf;
+	struct gov_store mem, rds;
+	struct open_adm open[OPEN_MAX];
+	char err[AG_ERRBUF], url[160];
+	int64_t now = T0;
+	int nopen = 0, i, rc, decisions = 0, denials = 0, reports = 0;
+	int by_rule[GOV_RULE_COUNT] = {0};
 
 	if (ag_conf_init(&conf) != 0)
 		die("conf");
@@ -190,6 +208,9 @@ int main(void)
 	set(&conf, "store", "hash_key_file", keyf);
 	set(&conf, "store", "clock", "local");
 	set(&conf, "store", "redis_timeout", "2s");
+	set(&conf, "store", "negative_cache", cache ? "yes" : "no");
+	/* Each pass on keys of its own. */
+	set(&conf, "store", "key_prefix", cache ? "c:" : "x:");
 	set(&conf, "limits", "pair_free_failures", "3");
 	set(&conf, "limits", "backoff_base", "1s");
 	set(&conf, "limits", "backoff_max", "1m");
@@ -240,12 +261,12 @@ int main(void)
 			wait_answer(&ar);
 			if (ar.rc != 0)
 				die("redis decide: %s", ag_strerror(ar.rc));
-			if (!same(&dm, &ar.d))
-				die("step %d: %s %s mode %d mask %u at +%" PRId64
+			if (!same(&dm, &ar.d, cache))
+				die("cache %s, step %d: %s %s mode %d mask %u at +%" PRId64
 				    " ms: memory verdict %d rule %d retry %" PRId64
 				    " class %d trusted %d; redis verdict %d rule %d retry %" PRId64
 				    " class %d trusted %d",
-				    i, at.user, at.source, mode, mask, now - T0, dm.verdict, dm.rule,
+				    cache ? "on" : "off", i, at.user, at.source, mode, mask, now - T0, dm.verdict, dm.rule,
 				    dm.retry_ms, dm.klass, dm.trusted, ar.d.verdict, ar.d.rule,
 				    ar.d.retry_ms, ar.d.klass, ar.d.trusted);
 			decisions++;
@@ -293,8 +314,9 @@ int main(void)
 			reports++;
 		}
 	}
-	printf("ok - %d decisions (%d denials) and %d reports agree over %" PRId64 " s\n",
-	       decisions, denials, reports, (now - T0) / 1000);
+	printf("ok - negative cache %s: %d decisions (%d denials) and %d reports agree over %" PRId64
+	       " s\n",
+	       cache ? "on" : "off", decisions, denials, reports, (now - T0) / 1000);
 	for (i = 1; i < GOV_RULE_COUNT; i++)
 		if (by_rule[i] > 0)
 			printf("# denied by %s: %d\n", gov_rule_name(i), by_rule[i]);
@@ -306,6 +328,4 @@ int main(void)
 	gov_store_free(&mem);
 	event_base_free(base);
 	ag_conf_free(&conf);
-	cleanup();
-	return 0;
 }

@@ -127,16 +127,61 @@ int gov_admin_norm(const struct gov *g, const char *user, const char *src, struc
 
 static const char *const scope_names[] = {"", "user", "source", "pair", "all"};
 
-static void do_reset(struct gov *g, struct gov_client *c, int nargs, char args[][AG_NAME_MAX + 1])
+/* A reset whose store answer is awaited (the Redis store scans for keys).
+ * op comes first: the client waits on it, a closing client detaches it. */
+struct reset {
+	struct gov_op op;
+	int scope;
+	int has_user, has_source;
+	long uid, pid; /* who asked, for the log line */
+};
+
+static void reset_done(void *arg, int rc)
 {
 	static struct gov_reply r;
-	const char *user = NULL, *source = NULL, *scope_name = nargs > 0 ? args[0] : "";
-	const char *name_arg, *src_arg;
+	struct reset *x = arg;
+	struct gov_client *c = x->op.client;
+	const char *scope_name = scope_names[x->scope];
+	const char *user = x->has_user ? x->op.n.user : "-";
+	const char *source = x->has_source ? x->op.n.src.key : "-";
 	char eu[96], es[96], text[160];
-	struct gov_norm n;
+
+	ag_escape(eu, sizeof(eu), user, strlen(user));
+	ag_escape(es, sizeof(es), source, strlen(source));
+	gov_log(LOG_NOTICE, "admin reset %s user=%s source=%s by uid %ld pid %ld: %s", scope_name,
+		eu, es, x->uid, x->pid,
+		rc == 0 ? "cleared" : ag_strerror(rc));
+	if (c == NULL) {
+		free(x);
+		return;
+	}
+	c->op = NULL;
+	memset(&r, 0, sizeof(r));
+	if (rc < 0) {
+		snprintf(text, sizeof(text), "reset %s: %s", scope_name,
+			 rc == AG_ERR_NOTFOUND ? "nothing stored" : ag_strerror(rc));
+		gov_client_error(c, rc, text);
+	} else {
+		gov_reply_put(&r, "kind=reset scope=%s", scope_name);
+		if (x->has_user)
+			gov_reply_str(&r, "user", user);
+		if (x->has_source)
+			gov_reply_str(&r, "source", source);
+		gov_reply_put(&r, " cleared=yes\n");
+		gov_reply_send(c, &r);
+	}
+	if (x->op.later)
+		gov_client_resume(c);
+	free(x);
+}
+
+static void do_reset(struct gov *g, struct gov_client *c, int nargs, char args[][AG_NAME_MAX + 1])
+{
+	const char *scope_name = nargs > 0 ? args[0] : "";
+	const char *name_arg, *src_arg;
+	struct reset *x;
 	int scope = 0, rc;
 
-	memset(&r, 0, sizeof(r));
 	if (strcmp(scope_name, "user") == 0 && nargs == 2)
 		scope = GOV_RESET_USER;
 	else if (strcmp(scope_name, "source") == 0 && nargs == 2)
@@ -150,46 +195,46 @@ static void do_reset(struct gov *g, struct gov_client *c, int nargs, char args[]
 				 "usage: reset user NAME | source ADDR | pair NAME ADDR | all");
 		return;
 	}
-	scope_name = scope_names[scope];
+	x = calloc(1, sizeof(*x));
+	if (x == NULL) {
+		gov_client_error(c, AG_ERR_NOMEM, "reset: out of memory");
+		return;
+	}
+	x->op.g = g;
+	x->op.client = c;
+	x->scope = scope;
+	x->uid = (long)c->peer.uid;
+	x->pid = (long)c->peer.pid;
 	if (scope != GOV_RESET_ALL) {
 		/* For a source alone any user name does: only the source is used. */
 		name_arg = scope == GOV_RESET_SOURCE ? "-" : args[1];
 		src_arg = scope == GOV_RESET_PAIR     ? args[2]
 			  : scope == GOV_RESET_SOURCE ? args[1]
 						      : NULL;
-		if (gov_admin_norm(g, name_arg, src_arg, &n) < 0) {
+		if (gov_admin_norm(g, name_arg, src_arg, &x->op.n) < 0) {
+			free(x);
 			gov_client_error(c, AG_ERR_INVAL, "reset: invalid user or address");
 			return;
 		}
 	}
-	if (scope == GOV_RESET_USER || scope == GOV_RESET_PAIR)
-		user = n.user;
-	if (scope == GOV_RESET_SOURCE || scope == GOV_RESET_PAIR)
-		source = n.src.key;
-	rc = g->store.ops->reset(g->store.ctx, scope, user, source);
+	x->has_user = scope == GOV_RESET_USER || scope == GOV_RESET_PAIR;
+	x->has_source = scope == GOV_RESET_SOURCE || scope == GOV_RESET_PAIR;
 	if (scope == GOV_RESET_ALL) {
 		gov_top_clear(&g->top_src);
 		gov_top_clear(&g->top_user);
 	}
-	ag_escape(eu, sizeof(eu), user != NULL ? user : "-", strlen(user != NULL ? user : "-"));
-	ag_escape(es, sizeof(es), source != NULL ? source : "-",
-		  strlen(source != NULL ? source : "-"));
-	gov_log(LOG_NOTICE, "admin reset %s user=%s source=%s by uid %ld pid %ld: %s", scope_name,
-		eu, es, (long)c->peer.uid, (long)c->peer.pid,
-		rc == 0 ? "cleared" : ag_strerror(rc));
+	c->op = &x->op;
+	rc = gov_store_reset(&g->store, scope, x->has_user ? x->op.n.user : NULL,
+			     x->has_source ? x->op.n.src.key : NULL,
+			     x->has_source && x->op.n.src.agg[0] != '\0' ? x->op.n.src.agg : NULL,
+			     reset_done, x);
 	if (rc < 0) {
-		snprintf(text, sizeof(text), "reset %s: %s", scope_name,
-			 rc == AG_ERR_NOTFOUND ? "nothing stored" : ag_strerror(rc));
-		gov_client_error(c, rc, text);
+		c->op = NULL;
+		reset_done(x, rc); /* answers and frees */
 		return;
 	}
-	gov_reply_put(&r, "kind=reset scope=%s", scope_name);
-	if (user != NULL)
-		gov_reply_str(&r, "user", user);
-	if (source != NULL)
-		gov_reply_str(&r, "source", source);
-	gov_reply_put(&r, " cleared=yes\n");
-	gov_reply_send(c, &r);
+	if (c->op != NULL) /* answered later */
+		x->op.later = 1;
 }
 
 /* ---- reload ---- */

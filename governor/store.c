@@ -66,6 +66,17 @@ int gov_store_report(struct gov_store *s, const struct gov_attempt *at, int outc
 	return 0;
 }
 
+int gov_store_reset(struct gov_store *s, int scope, const char *user, const char *source,
+		    const char *agg, gov_store_resetted done, void *arg)
+{
+	if (s->ops->reset_async != NULL)
+		return s->ops->reset_async(s->ctx, scope, user, source, agg, done, arg);
+	if (s->ops->reset == NULL)
+		return AG_ERR_INVAL;
+	done(arg, s->ops->reset(s->ctx, scope, user, source));
+	return 0;
+}
+
 int gov_store_is_async(const struct gov_store *s)
 {
 	return s != NULL && s->ops != NULL && s->ops->decide_async != NULL;

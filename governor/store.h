@@ -84,6 +84,8 @@ enum gov_decide_mode {
  * (no decision; the report was not recorded). d is valid during the call. */
 typedef void (*gov_store_decided)(void *arg, int rc, const struct gov_decision *d);
 typedef void (*gov_store_reported)(void *arg, int rc, int64_t cleared);
+/* rc: 0 (cleared), AG_ERR_NOTFOUND (nothing to clear) or another error. */
+typedef void (*gov_store_resetted)(void *arg, int rc);
 
 enum gov_reset_scope { GOV_RESET_USER = 1, GOV_RESET_SOURCE, GOV_RESET_PAIR, GOV_RESET_ALL };
 
@@ -116,6 +118,12 @@ struct gov_store_ops {
 			    unsigned slot_mask, gov_store_decided done, void *arg);
 	int (*report_async)(void *ctx, const struct gov_attempt *at, int outcome, int64_t now,
 			    int jitter_pm, gov_store_reported done, void *arg);
+	/* reset for a store that answers later: the same scopes, agg being
+	 * the source's aggregate netblock (may be NULL); done is called once,
+	 * possibly before it returns. Returns 0 or an AG_ERR_* code (nothing
+	 * started, done not called). */
+	int (*reset_async)(void *ctx, int scope, const char *user, const char *source,
+			   const char *agg, gov_store_resetted done, void *arg);
 	/* Clears state: a user (failures, rates, cap, trust), a source (rate,
 	 * failures of its pairs and aggregate), a pair (backoff, trust), or all.
 	 * AG_ERR_NOTFOUND when there was nothing to clear. */
@@ -171,6 +179,10 @@ int gov_store_decide(struct gov_store *s, const struct gov_attempt *at, int64_t 
 /* report (or report_async) likewise; done may be NULL. */
 int gov_store_report(struct gov_store *s, const struct gov_attempt *at, int outcome, int64_t now,
 		     int jitter_pm, gov_store_reported done, void *arg);
+
+/* reset (or reset_async) likewise. */
+int gov_store_reset(struct gov_store *s, int scope, const char *user, const char *source,
+		    const char *agg, gov_store_resetted done, void *arg);
 
 /* 1 when the store answers later (decide_async). */
 int gov_store_is_async(const struct gov_store *s);

@@ -825,6 +825,215 @@ static int rds_report(void *ctx, const struct gov_attempt *at, int outcome, int6
 	return start(r, RQ_REPORT, at, now, 0, 0, outcome, jitter_pm, NULL, done, arg);
 }
 
+/* ---- reset, fleet-wide ---- */
+
+#define RESET_BATCH 1000 /* SCAN COUNT, and keys per reset script call */
+
+/* A reset in Redis: the keys known by name, then those found by SCAN (a
+ * user's or a source's pairs, or every key of the prefix), one script call
+ * per page. */
+struct rds_reset {
+	struct rds *r;
+	char member[AG_FLEETKEY_HASH_LEN + 1]; /* reset pair: the source in H */
+	char pattern[RDS_KEY_MAX + 32];	       /* SCAN MATCH; "" = no scan */
+	char cursor[32];
+	int scanning; /* SCAN has started: cursor "0" now means done */
+	int64_t found;
+	gov_store_resetted done;
+	void *arg;
+};
+
+static void reset_scan(struct rds_reset *x);
+
+static void reset_finish(struct rds_reset *x, int rc)
+{
+	if (rc == 0 && x->found == 0)
+		rc = AG_ERR_NOTFOUND;
+	x->done(x->arg, rc);
+	free(x);
+}
+
+/* Runs the reset script on keys[0..n) (G added first). */
+static int reset_call(struct rds *r, struct rds_reset *x, const char *const *keys, size_t n,
+		      redisCallbackFn *cb)
+{
+	const char **argv = calloc(n + 10, sizeof(*argv));
+	size_t *len = calloc(n + 10, sizeof(*len));
+	char kg[RDS_KEY_MAX], nk[24], now[24];
+	size_t a = 0, i;
+	int rc = AG_ERR_NOMEM;
+
+	if (argv != NULL && len != NULL) {
+		key(kg, r, 'G', "", NULL);
+		snprintf(nk, sizeof(nk), "%zu", n + 1);
+		if (r->conf->clock == AG_CLOCK_REDIS)
+			snprintf(now, sizeof(now), "time");
+		else
+			snprintf(now, sizeof(now), "%" PRId64, ag_wall_ms());
+		argv[a++] = "EVALSHA";
+		argv[a++] = r->sha;
+		argv[a++] = nk;
+		argv[a++] = kg;
+		for (i = 0; i < n; i++)
+			argv[a++] = keys[i];
+		argv[a++] = "reset";
+		argv[a++] = now;
+		argv[a++] = r->confcsv;
+		argv[a++] = "0";
+		argv[a++] = x->member;
+		for (i = 0; i < a; i++)
+			len[i] = strlen(argv[i]);
+		rc = r->ac != NULL && redisAsyncCommandArgv(r->ac, cb, x, (int)a, argv, len) == REDIS_OK
+			 ? 0
+			 : AG_ERR_IO;
+	}
+	free(argv);
+	free(len);
+	return rc;
+}
+
+/* A page's reset answered: count, then the next page (or the end). */
+static void on_reset_page(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds_reset *x = privdata;
+	const redisReply *rep = reply;
+
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
+		trouble(x->r, "reset failed", rep != NULL && rep->type == REDIS_REPLY_ERROR ? rep->str : NULL);
+		reset_finish(x, AG_ERR_IO);
+		return;
+	}
+	x->found += rep->element[0]->integer;
+	if (x->pattern[0] == '\0' || (x->scanning && strcmp(x->cursor, "0") == 0)) {
+		/* Other hosts forget their cached holds (a subscriber flushes). */
+		if (x->r->ac != NULL)
+			(void)redisAsyncCommand(x->r->ac, NULL, NULL, "PUBLISH %sevents flush",
+						x->r->prefix);
+		reset_finish(x, 0);
+		return;
+	}
+	reset_scan(x);
+	(void)ac;
+}
+
+static void on_scan(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds_reset *x = privdata;
+	struct rds *r = x->r;
+	const redisReply *rep = reply, *keys;
+	const char **batch;
+	size_t i, n = 0;
+
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING ||
+	    rep->element[1]->type != REDIS_REPLY_ARRAY || rep->element[0]->len >= sizeof(x->cursor)) {
+		trouble(r, "reset: SCAN failed", NULL);
+		reset_finish(x, AG_ERR_IO);
+		return;
+	}
+	memcpy(x->cursor, rep->element[0]->str, rep->element[0]->len);
+	x->cursor[rep->element[0]->len] = '\0';
+	keys = rep->element[1];
+	batch = calloc(keys->elements + 1, sizeof(*batch));
+	if (batch == NULL) {
+		reset_finish(x, AG_ERR_NOMEM);
+		return;
+	}
+	for (i = 0; i < keys->elements; i++)
+		if (keys->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(keys->element[i]->str, r->fp_key) != 0)
+			batch[n++] = keys->element[i]->str;
+	/* An empty page: the script counts nothing, and the scan goes on. */
+	if (reset_call(r, x, batch, n, on_reset_page) != 0)
+		reset_finish(x, AG_ERR_IO);
+	free(batch);
+	(void)ac;
+}
+
+static void reset_scan(struct rds_reset *x)
+{
+	struct rds *r = x->r;
+
+	x->scanning = 1;
+	if (r->ac == NULL ||
+	    redisAsyncCommand(r->ac, on_scan, x, "SCAN %s MATCH %s COUNT %d", x->cursor,
+			      x->pattern, RESET_BATCH) != REDIS_OK)
+		reset_finish(x, AG_ERR_IO);
+}
+
+static int rds_reset_async(void *ctx, int scope, const char *user, const char *source,
+			   const char *agg, gov_store_resetted done, void *arg)
+{
+	struct rds *r = ctx;
+	char hu[AG_FLEETKEY_HASH_LEN + 1], hs[AG_FLEETKEY_HASH_LEN + 1];
+	char ha[AG_FLEETKEY_HASH_LEN + 1], k1[RDS_KEY_MAX], k2[RDS_KEY_MAX];
+	const char *named[2];
+	size_t n = 0;
+	struct rds_reset *x;
+
+	if ((scope == GOV_RESET_USER && user == NULL) ||
+	    (scope == GOV_RESET_SOURCE && source == NULL) ||
+	    (scope == GOV_RESET_PAIR && (user == NULL || source == NULL)) ||
+	    scope < GOV_RESET_USER || scope > GOV_RESET_ALL)
+		return AG_ERR_INVAL;
+	/* This host's own memory first: its cache and its degraded-mode state. */
+	neg_flush(r);
+	(void)r->local.ops->reset(r->local.ctx, scope, user, source);
+	if (r->state != RDS_READY) {
+		done(arg, AG_ERR_CONNECT);
+		return 0;
+	}
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return AG_ERR_NOMEM;
+	x->r = r;
+	x->done = done;
+	x->arg = arg;
+	strcpy(x->cursor, "0");
+	if (user != NULL)
+		ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_USER, user, NULL, hu);
+	if (source != NULL)
+		ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_SOURCE, source, NULL, hs);
+	switch (scope) {
+	case GOV_RESET_USER: /* the user, its trust, then its pairs */
+		key(k1, r, 'U', hu, NULL);
+		key(k2, r, 'H', hu, NULL);
+		named[n++] = k1;
+		named[n++] = k2;
+		snprintf(x->pattern, sizeof(x->pattern), "%sP%s*", r->prefix, hu);
+		break;
+	case GOV_RESET_SOURCE: /* its rate, its aggregate, then its pairs */
+		key(k1, r, 'S', hs, NULL);
+		if (agg != NULL) {
+			ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_AGG, agg, NULL, ha);
+			key(k2, r, 'A', ha, NULL);
+		} else {
+			key(k2, r, 'A', hs, NULL);
+		}
+		named[n++] = k1;
+		named[n++] = k2;
+		snprintf(x->pattern, sizeof(x->pattern), "%sP%.*s%s", r->prefix,
+			 AG_FLEETKEY_HASH_LEN, "??????????????????????????????????", hs);
+		break;
+	case GOV_RESET_PAIR: /* the pair and its trust: no scan */
+		key(k1, r, 'P', hu, hs);
+		key(k2, r, 'H', hu, NULL);
+		named[n++] = k1;
+		named[n++] = k2;
+		strcpy(x->member, hs);
+		break;
+	default: /* all: every key of the prefix */
+		snprintf(x->pattern, sizeof(x->pattern), "%s*", r->prefix);
+		break;
+	}
+	if (reset_call(r, x, named, n, on_reset_page) != 0) {
+		free(x);
+		done(arg, AG_ERR_IO);
+	}
+	return 0;
+}
+
 static int rds_reset(void *ctx, int scope, const char *user, const char *source)
 {
 	struct rds *r = ctx;
@@ -886,6 +1095,7 @@ static const struct gov_store_ops redis_ops = {
     .decide_async = rds_decide,
     .report_async = rds_report,
     .reset = rds_reset,
+    .reset_async = rds_reset_async,
     .counts = rds_counts,
     .state = rds_state,
     .flush = rds_flush,

@@ -10,6 +10,7 @@
 -- BLAKE2b digests of the user, the source key and the aggregate netblock.
 --   KEYS[1] P  PFX "P" hu hs  hash  pair: f failures, i inflight,
 --                                   h hold_until, l last_fail, s last_seen
+--                                   (s only when it differs from l)
 --   KEYS[2] S  PFX "S" hs     hash  source_rate TAT: t us, r frac (1/count us)
 --   KEYS[3] A  PFX "A" ha     string last failure in the aggregate (ms)
 --   KEYS[4] U  PFX "U" hu     hash  user: c/C clean TAT us/frac, d/D failing
@@ -286,12 +287,18 @@ end
 
 -- ---- entries ----
 
+-- last_seen is stored only when it differs from last_fail: after a failure
+-- report they are equal, and the pair fits a smaller allocation.
 local function read_pair(k)
 	local v = redis.call('HMGET', k, 'f', 'i', 'h', 'l', 's')
-	return {
+	local p = {
 		f = num(v[1]), i = num(v[2]), h = num(v[3]), l = num(v[4]), s = num(v[5]),
 		stored = v[1] or v[2] or v[3] or v[4] or v[5],
 	}
+	if not v[5] then
+		p.s = p.l
+	end
+	return p
 end
 
 local function read_user(k)
@@ -366,7 +373,11 @@ local function user_expiry(c, u)
 end
 
 local function write_pair(c, k, p, now)
-	hwrite(k, {'f', 'i', 'h', 'l', 's'}, {p.f, p.i, p.h, p.l, p.s}, pair_expiry(c, p, now), now)
+	local s = p.s
+	if s == p.l then
+		s = 0
+	end
+	hwrite(k, {'f', 'i', 'h', 'l', 's'}, {p.f, p.i, p.h, p.l, s}, pair_expiry(c, p, now), now)
 end
 
 local function write_user(c, k, u, now)
@@ -711,9 +722,9 @@ local function reset(c, now, m)
 			drop_members(k, kg, ms)
 		elseif t == 'hash' and num(redis.call('HGET', k, 'i')) > 0 then
 			-- An attempt in flight keeps its count (and last_seen).
+			local p = read_pair(k)
 			found = found + 1
-			redis.call('HDEL', k, 'f', 'h', 'l')
-			redis.call('PEXPIRE', k, S(c.pin))
+			hwrite(k, {'i', 's', 'f', 'h', 'l'}, {p.i, p.s, 0, 0, 0}, now + c.pin, now)
 		else
 			found = found + 1
 			redis.call('DEL', k)

@@ -81,6 +81,8 @@ struct rds {
 	char confcsv[400];
 	int64_t last_log_ms;
 	struct gov_table *neg; /* the negative cache: pair -> struct neg */
+	redisAsyncContext *sub; /* SUBSCRIBE PREFIXevents: other hosts' resets */
+	struct event *sub_retry;
 	uint64_t neg_hits;
 };
 
@@ -767,6 +769,93 @@ static int setup(struct rds *r)
 	return rc == REDIS_OK ? 0 : AG_ERR_IO;
 }
 
+/* ---- the subscription: resets and list changes on other hosts ---- */
+
+static void on_event(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds *r = privdata;
+	const redisReply *rep = reply;
+
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	/* (Re)subscribed: whatever was published meanwhile is lost, so the
+	 * cache goes; a message: a reset or a list change somewhere. */
+	if (strcmp(rep->element[0]->str, "subscribe") == 0 ||
+	    strcmp(rep->element[0]->str, "message") == 0)
+		neg_flush(r);
+	(void)ac;
+}
+
+static void sub_later(struct rds *r)
+{
+	struct timeval tv = {RDS_RETRY_MS / 1000, (RDS_RETRY_MS % 1000) * 1000};
+
+	if (!r->closing && !r->refused && r->sub_retry != NULL)
+		evtimer_add(r->sub_retry, &tv);
+}
+
+static void on_sub_down(const redisAsyncContext *ac, int status)
+{
+	struct rds *r = ac->data;
+
+	if (r == NULL)
+		return;
+	r->sub = NULL;
+	neg_flush(r);
+	sub_later(r);
+}
+
+static void on_sub_connect(const redisAsyncContext *ac, int status)
+{
+	struct rds *r = ac->data;
+
+	if (r == NULL || status == REDIS_OK)
+		return;
+	r->sub = NULL;
+	sub_later(r);
+}
+
+static void sub_now(struct rds *r)
+{
+	redisAsyncContext *ac;
+	int rc = REDIS_OK;
+
+	if (r->closing || r->refused || r->sub != NULL)
+		return;
+	ac = r->url.unix_socket ? redisAsyncConnectUnix(r->url.path)
+				: redisAsyncConnect(r->url.host, (int)r->url.port);
+	if (ac == NULL || ac->err) {
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		sub_later(r);
+		return;
+	}
+	ac->data = r;
+	if (redisLibeventAttach(ac, r->base) != REDIS_OK ||
+	    redisAsyncSetConnectCallback(ac, on_sub_connect) != REDIS_OK ||
+	    redisAsyncSetDisconnectCallback(ac, on_sub_down) != REDIS_OK) {
+		ac->data = NULL;
+		redisAsyncFree(ac);
+		sub_later(r);
+		return;
+	}
+	r->sub = ac;
+	if (r->password[0] != '\0' && r->url.user[0] != '\0')
+		rc = redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", r->url.user, r->password);
+	else if (r->password[0] != '\0')
+		rc = redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->password);
+	if (rc == REDIS_OK)
+		rc = redisAsyncCommand(ac, on_event, r, "SUBSCRIBE %sevents", r->prefix);
+	if (rc != REDIS_OK)
+		redisAsyncDisconnect(ac);
+}
+
+static void on_sub_retry(evutil_socket_t fd, short what, void *arg)
+{
+	sub_now(arg);
+}
+
 static void connect_now(struct rds *r)
 {
 	struct timeval tv = {RDS_CONNECT_MS / 1000, (RDS_CONNECT_MS % 1000) * 1000};
@@ -1045,7 +1134,10 @@ static int rds_reset(void *ctx, int scope, const char *user, const char *source)
 
 static void rds_flush(void *ctx)
 {
-	neg_flush(ctx);
+	struct rds *r = ctx;
+
+	neg_flush(r);
+	/* The lists are this host's: other hosts' caches are theirs to keep. */
 }
 
 static void rds_counts(void *ctx, int64_t *tracked, int64_t *trusted)
@@ -1078,6 +1170,15 @@ static void rds_destroy(void *ctx)
 		/* Every pending callback runs now, answering AG_ERR_CLOSED. */
 		redisAsyncFree(ac);
 	}
+	if (r->sub != NULL) {
+		redisAsyncContext *ac = r->sub;
+
+		r->sub = NULL;
+		ac->data = NULL;
+		redisAsyncFree(ac);
+	}
+	if (r->sub_retry != NULL)
+		event_free(r->sub_retry);
 	if (r->retry != NULL)
 		event_free(r->retry);
 	if (r->connect != NULL)
@@ -1231,7 +1332,8 @@ int gov_store_redis_new(const struct ag_conf *conf, struct event_base *base, str
 	}
 	r->retry = evtimer_new(base, on_retry, r);
 	r->connect = evtimer_new(base, on_connect_deadline, r);
-	if (r->retry == NULL || r->connect == NULL) {
+	r->sub_retry = evtimer_new(base, on_sub_retry, r);
+	if (r->retry == NULL || r->connect == NULL || r->sub_retry == NULL) {
 		rc = AG_ERR_NOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -1239,6 +1341,7 @@ int gov_store_redis_new(const struct ag_conf *conf, struct event_base *base, str
 	out->ops = &redis_ops;
 	out->ctx = r;
 	connect_now(r);
+	sub_now(r);
 	return 0;
 fail:
 	rds_destroy(r);

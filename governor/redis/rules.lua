@@ -287,34 +287,6 @@ end
 
 -- ---- entries ----
 
--- last_seen is stored only when it differs from last_fail: after a failure
--- report they are equal, and the pair fits a smaller allocation.
-local function read_pair(k)
-	local v = redis.call('HMGET', k, 'f', 'i', 'h', 'l', 's')
-	local p = {
-		f = num(v[1]), i = num(v[2]), h = num(v[3]), l = num(v[4]), s = num(v[5]),
-		stored = v[1] or v[2] or v[3] or v[4] or v[5],
-	}
-	if not v[5] then
-		p.s = p.l
-	end
-	return p
-end
-
-local function read_user(k)
-	local v = redis.call('HMGET', k, 'c', 'C', 'd', 'D', 'n', 'u', 'k')
-	return {
-		c = num(v[1]), cf = num(v[2]), d = num(v[3]), df = num(v[4]), n = num(v[5]),
-		u = num(v[6]), k = num(v[7]),
-		stored = v[1] or v[2] or v[3] or v[4] or v[5] or v[6] or v[7],
-	}
-end
-
-local function read_src(k)
-	local v = redis.call('HMGET', k, 't', 'r')
-	return {t = num(v[1]), r = num(v[2]), stored = v[1] or v[2]}
-end
-
 -- gov_mem_pair_now / gov_mem_user_now: forgotten failures forgotten.
 local function pair_now(c, p, now)
 	if (p.f > 0 or p.h > 0) and now >= forget_at(p.l, p.h, c.window) then
@@ -387,6 +359,58 @@ end
 
 local function write_src(k, t, r, now)
 	hwrite(k, {'t', 'r'}, {t, r}, gcra_idle_at(t, r), now)
+end
+
+-- ---- reading: an entry past the time store_mem finds it expired reads as
+-- absent, as it is with Redis TIME once its TTL has run (with a clock passed
+-- in, Redis's own clock decides when the key goes) ----
+
+-- last_seen is stored only when it differs from last_fail: after a failure
+-- report they are equal, and the pair fits a smaller allocation.
+local function read_pair(c, k, now)
+	local v = redis.call('HMGET', k, 'f', 'i', 'h', 'l', 's')
+	local p = {
+		f = num(v[1]), i = num(v[2]), h = num(v[3]), l = num(v[4]), s = num(v[5]),
+		stored = v[1] or v[2] or v[3] or v[4] or v[5],
+	}
+	if not v[5] then
+		p.s = p.l
+	end
+	if p.stored and p.i == 0 and now >= pair_expiry(c, p, now) then
+		return {f = 0, i = 0, h = 0, l = 0, s = 0, stored = false}
+	end
+	return p
+end
+
+local function read_user(c, k, now)
+	local v = redis.call('HMGET', k, 'c', 'C', 'd', 'D', 'n', 'u', 'k')
+	local u = {
+		c = num(v[1]), cf = num(v[2]), d = num(v[3]), df = num(v[4]), n = num(v[5]),
+		u = num(v[6]), k = num(v[7]),
+		stored = v[1] or v[2] or v[3] or v[4] or v[5] or v[6] or v[7],
+	}
+	if u.stored and now >= user_expiry(c, u) then
+		return {c = 0, cf = 0, d = 0, df = 0, n = 0, u = 0, k = 0, stored = false}
+	end
+	return u
+end
+
+local function read_src(k, now)
+	local v = redis.call('HMGET', k, 't', 'r')
+	local t, r = num(v[1]), num(v[2])
+	if (v[1] or v[2]) and now < gcra_idle_at(t, r) then
+		return {t = t, r = r, stored = true}
+	end
+	return {t = 0, r = 0, stored = false}
+end
+
+-- The aggregate's last failure, 0 once failure_window has passed.
+local function read_agg(c, k, now)
+	local l = num(redis.call('GET', k))
+	if l > 0 and now >= l + c.window then
+		return 0
+	end
+	return l
 end
 
 -- ---- trust (store_trust.c) ----
@@ -487,8 +511,8 @@ end
 -- ---- decide ----
 
 local function load_view(c, K, now, flags, m)
-	local v = {p = read_pair(K[1]), s = read_src(K[2]), u = read_user(K[4])}
-	v.a = num(redis.call('GET', K[3]))
+	local v = {p = read_pair(c, K[1], now), s = read_src(K[2], now), u = read_user(c, K[4], now)}
+	v.a = read_agg(c, K[3], now)
 	pair_now(c, v.p, now)
 	user_now(c, v.u, now)
 	local allowlisted, user_socket = flags % 2 == 1, fdiv(flags, 2) % 2 == 1
@@ -614,7 +638,7 @@ local function report(c, K, now, flags, m, outcome, jitter)
 		return {0}
 	end
 	if outcome == O_UNAVAIL then
-		local p = read_pair(K[1])
+		local p = read_pair(c, K[1], now)
 		if p.stored then
 			if p.i > 0 then
 				p.i = p.i - 1
@@ -622,7 +646,7 @@ local function report(c, K, now, flags, m, outcome, jitter)
 			write_pair(c, K[1], p, now)
 		end
 	elseif outcome == O_SUCCESS then
-		local p = read_pair(K[1])
+		local p = read_pair(c, K[1], now)
 		if p.stored then
 			if p.i > 0 then
 				p.i = p.i - 1
@@ -633,7 +657,7 @@ local function report(c, K, now, flags, m, outcome, jitter)
 			write_pair(c, K[1], p, now)
 		end
 		if not user_socket then
-			local u = read_user(K[4])
+			local u = read_user(c, K[4], now)
 			if u.stored then
 				u.n, u.k, u.u = 0, 0, 0
 				write_user(c, K[4], u, now)
@@ -642,7 +666,7 @@ local function report(c, K, now, flags, m, outcome, jitter)
 		end
 	else -- O_FAIL, O_ABANDON
 		local user_counts = not user_socket and not trust_of(c, K[5], m, now)
-		local p = read_pair(K[1])
+		local p = read_pair(c, K[1], now)
 		if p.i > 0 then
 			p.i = p.i - 1
 		end
@@ -658,7 +682,7 @@ local function report(c, K, now, flags, m, outcome, jitter)
 		write_pair(c, K[1], p, now)
 		redis.call('SET', K[3], S(now), 'PX', S(c.window))
 		if user_counts then
-			local u = read_user(K[4])
+			local u = read_user(c, K[4], now)
 			user_now(c, u, now)
 			u.n = u.n + 1
 			u.u = now
@@ -680,9 +704,9 @@ local function tokens(p, us, frac, now)
 end
 
 local function describe(c, K, now, m)
-	local p, s, u = read_pair(K[1]), read_src(K[2]), read_user(K[4])
-	local a = redis.call('GET', K[3])
-	local al = num(a)
+	local p, s, u = read_pair(c, K[1], now), read_src(K[2], now), read_user(c, K[4], now)
+	local al = read_agg(c, K[3], now)
+	local a = al > 0
 	pair_now(c, p, now)
 	user_now(c, u, now)
 	local trusted, last_ok = trust_of(c, K[5], m, now)
@@ -722,7 +746,7 @@ local function reset(c, now, m)
 			drop_members(k, kg, ms)
 		elseif t == 'hash' and num(redis.call('HGET', k, 'i')) > 0 then
 			-- An attempt in flight keeps its count (and last_seen).
-			local p = read_pair(k)
+			local p = read_pair(c, k, now)
 			found = found + 1
 			hwrite(k, {'i', 's', 'f', 'h', 'l'}, {p.i, p.s, 0, 0, 0}, now + c.pin, now)
 		else

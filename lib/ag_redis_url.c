@@ -43,7 +43,8 @@ static int credentials(const char *s, size_t len, struct ag_redis_url *u)
 		return -1;
 	ul = (size_t)(colon - s);
 	pl = len - ul - 1;
-	if (ul >= sizeof(u->user) || pl == 0 || pl >= sizeof(u->password))
+	/* USER:@ names the ACL user only: the password is in redis_password_file. */
+	if (ul >= sizeof(u->user) || pl >= sizeof(u->password) || (ul == 0 && pl == 0))
 		return -1;
 	memcpy(u->user, s, ul);
 	memcpy(u->password, colon + 1, pl);

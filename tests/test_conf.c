@@ -535,7 +535,7 @@ static void cases_for(const struct ag_option *o, struct cases *k)
 		if (o->check != NULL && strcmp(o->key, "redis") == 0) {
 			add(k->good, &k->ngood, "redis://127.0.0.1:6379");
 			add(k->good, &k->ngood, "redis://ag:s3cret@10.1.2.3:6380/2");
-			add(k->good, &k->ngood, "redis://[::1]:6379/0");
+			add(k->good, &k->ngood, "redis://authguard:@[::1]:6379/0");
 			add(k->good, &k->ngood, "unix:///run/redis/redis.sock?db=3");
 			add(k->good, &k->ngood, "%s", "");
 			add(k->bad, &k->nbad, "redis://localhost:6379");

@@ -76,29 +76,17 @@ static void list_steps(struct gov *g, struct gov_reply *r, const struct gov_norm
 	}
 }
 
-/* The store's description of user, source and agg (any may be NULL), one
- * "kind=state" record per line (a leading "kind=X" of the store's becomes
- * "scope=X"), with anything that could break a record replaced. Returns 1
- * when the store holds something for them (a stored entry or trust), 0 when
- * not, or an AG_ERR_* code (then an error record was written). */
-static int put_state(struct gov *g, struct gov_reply *r, const char *user, const char *source,
-		     const char *agg)
+/* The store's description (lines of "kind=X key=value ..."), one
+ * "kind=state" record per line (the store's "kind=X" becomes "scope=X"),
+ * with anything that could break a record replaced. Returns 1 when the
+ * store holds something (a stored entry or trust), else 0. */
+static int put_state_text(struct gov_reply *r, const char *text)
 {
-	char desc[DESCRIBE_MAX], *line, *save = NULL, *p;
-	int rc, found = 0;
+	static char desc[DESCRIBE_MAX];
+	char *line, *save = NULL, *p;
+	int found = 0;
 
-	desc[0] = '\0';
-	if (g->store.ops->describe == NULL)
-		return AG_ERR_INVAL;
-	rc = g->store.ops->describe(g->store.ctx, user, source, agg, ag_wall_ms(), desc,
-				    sizeof(desc));
-	if (rc < 0) {
-		gov_reply_put(r, "kind=state");
-		gov_reply_str(r, "error", ag_strerror(rc));
-		gov_reply_put(r, "\n");
-		return rc;
-	}
-	desc[sizeof(desc) - 1] = '\0';
+	snprintf(desc, sizeof(desc), "%s", text != NULL ? text : "");
 	for (line = strtok_r(desc, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		for (p = line; *p != '\0'; p++)
 			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
@@ -122,6 +110,7 @@ static int put_state(struct gov *g, struct gov_reply *r, const char *user, const
 struct explain {
 	struct gov_op op;
 	struct gov_reply steps; /* rule 1's steps, then the store's */
+	struct gov_reply out;	/* the whole answer */
 	unsigned mask;		/* slots free when it was asked */
 	int list_denied;
 	int64_t list_retry;
@@ -164,49 +153,76 @@ static void put_until(struct gov_reply *r, int deny, int64_t retry_ms)
 	gov_reply_str(r, "until", b);
 }
 
-static void explain_done(void *arg, int rc, const struct gov_decision *dp)
+/* The state part of an explain came (or could not): send it all. */
+static void explain_state(void *arg, int rc, const char *text)
 {
-	static struct gov_reply out;
 	struct explain *x = arg;
-	struct gov *g = x->op.g;
 	struct gov_client *c = x->op.client;
-	const struct gov_norm *n = &x->op.n;
-	struct gov_decision d;
-	int64_t retry;
-	int deny, rule, free_slot = 0;
 
 	if (c == NULL) {
 		free(x);
 		return;
 	}
 	c->op = NULL;
+	if (rc == 0)
+		(void)put_state_text(&x->out, text);
+	gov_reply_send(c, &x->out);
+	if (x->op.later)
+		gov_client_resume(c);
+	free(x);
+}
+
+static void explain_done(void *arg, int rc, const struct gov_decision *dp)
+{
+	struct explain *x = arg;
+	struct gov *g = x->op.g;
+	struct gov_client *c = x->op.client;
+	const struct gov_norm *n = &x->op.n;
+	struct gov_reply *out = &x->out;
+	struct gov_decision d;
+	int64_t retry;
+	int deny, rule, free_slot = 0, later;
+
+	if (c == NULL) {
+		free(x);
+		return;
+	}
 	if (rc < 0 || dp == NULL) {
+		c->op = NULL;
 		gov_client_error(c, rc < 0 ? rc : AG_ERR_INVAL, "explain: the store failed");
-		goto out;
+		if (x->op.later)
+			gov_client_resume(c);
+		free(x);
+		return;
 	}
 	d = *dp;
-	memset(&out, 0, sizeof(out));
 	store_steps(g, x, &d, &free_slot);
 	/* Deny wins over the store, as in a DECIDE. */
 	deny = x->list_denied || d.verdict == AG_V_DENY;
 	rule = x->list_denied ? GOV_RULE_DENYLIST : deny ? d.rule : GOV_RULE_NONE;
 	retry = x->list_denied ? x->list_retry : deny ? d.retry_ms : 0;
 
-	gov_reply_put(&out, "kind=decision");
-	gov_reply_str(&out, "user", n->user);
-	gov_reply_str(&out, "source", n->src.key);
-	gov_reply_put(&out, " verdict=%s rule=%s", deny ? "deny" : "allow", gov_rule_name(rule));
-	gov_reply_i64(&out, "retry_ms", retry);
-	put_until(&out, deny, retry);
-	gov_reply_put(&out, " class=%s trusted=%s slot_free=%s\n", ag_class_name(d.klass),
+	gov_reply_put(out, "kind=decision");
+	gov_reply_str(out, "user", n->user);
+	gov_reply_str(out, "source", n->src.key);
+	gov_reply_put(out, " verdict=%s rule=%s", deny ? "deny" : "allow", gov_rule_name(rule));
+	gov_reply_i64(out, "retry_ms", retry);
+	put_until(out, deny, retry);
+	gov_reply_put(out, " class=%s trusted=%s slot_free=%s\n", ag_class_name(d.klass),
 		      d.trusted ? "yes" : "no", free_slot ? "yes" : "no");
-	gov_reply_put(&out, "%s", x->steps.buf);
-	(void)put_state(g, &out, n->user, n->src.key, n->src.agg);
-	gov_reply_send(c, &out);
-out:
-	if (x->op.later)
-		gov_client_resume(c);
-	free(x);
+	gov_reply_put(out, "%s", x->steps.buf);
+	/* Then what the store holds for them: the client keeps waiting. The
+	 * store may answer inline (then x is gone when this returns). */
+	later = x->op.later;
+	if (gov_store_describe(&g->store, n->user, n->src.key,
+			       n->src.agg[0] != '\0' ? n->src.agg : NULL, ag_wall_ms(), explain_state,
+			       x) < 0) {
+		c->op = NULL;
+		gov_reply_send(c, out);
+		if (later)
+			gov_client_resume(c);
+		free(x);
+	}
 }
 
 void gov_admin_explain(struct gov *g, struct gov_client *c, const char *user, const char *addr)
@@ -252,52 +268,90 @@ void gov_admin_explain(struct gov *g, struct gov_client *c, const char *user, co
 
 /* ---- show ---- */
 
-void gov_admin_show(struct gov *g, struct gov_client *c, int nargs, char args[][AG_NAME_MAX + 1])
+/* A show whose store answer is awaited; op first (see struct explain). */
+struct show {
+	struct gov_op op;
+	char what[8];
+	char arg[AG_NAME_MAX + 1]; /* the last argument, for "nothing stored" */
+};
+
+static void show_done(void *arg, int rc, const char *text)
 {
 	static struct gov_reply r;
+	struct show *x = arg;
+	struct gov_client *c = x->op.client;
+	char esc[96], msg[200];
+
+	if (c == NULL) {
+		free(x);
+		return;
+	}
+	c->op = NULL;
+	memset(&r, 0, sizeof(r));
+	if (rc < 0) {
+		gov_client_error(c, rc, rc == AG_ERR_CONNECT
+					    ? "show: Redis is not reachable (the store is degraded)"
+					    : "show: the store could not describe it");
+	} else if (put_state_text(&r, text) == 0) {
+		ag_escape(esc, sizeof(esc), x->arg, strlen(x->arg));
+		snprintf(msg, sizeof(msg), "nothing stored for %s %s", x->what, esc);
+		gov_client_error(c, AG_ERR_NOTFOUND, msg);
+	} else {
+		gov_reply_send(c, &r);
+	}
+	if (x->op.later)
+		gov_client_resume(c);
+	free(x);
+}
+
+void gov_admin_show(struct gov *g, struct gov_client *c, int nargs, char args[][AG_NAME_MAX + 1])
+{
 	const char *what = nargs > 0 ? args[0] : "";
 	const char *user = NULL, *source = NULL, *agg = NULL;
-	char esc[96], text[200];
-	struct gov_norm n;
+	struct show *x;
 	int rc;
 
-	memset(&r, 0, sizeof(r));
-	if (strcmp(what, "user") == 0 && nargs == 2) {
-		what = "user";
-		rc = gov_admin_norm(g, args[1], NULL, &n);
-	} else if (strcmp(what, "source") == 0 && nargs == 2) {
-		what = "source";
-		rc = gov_admin_norm(g, "-", args[1], &n);
-	} else if (strcmp(what, "pair") == 0 && nargs == 3) {
-		what = "pair";
-		rc = gov_admin_norm(g, args[1], args[2], &n);
-	} else {
+	if (!((strcmp(what, "user") == 0 && nargs == 2) ||
+	      (strcmp(what, "source") == 0 && nargs == 2) ||
+	      (strcmp(what, "pair") == 0 && nargs == 3))) {
 		gov_client_error(c, AG_ERR_INVAL,
 				 "usage: show user NAME | source ADDR | pair NAME ADDR");
 		return;
 	}
+	x = calloc(1, sizeof(*x));
+	if (x == NULL) {
+		gov_client_error(c, AG_ERR_NOMEM, "show: out of memory");
+		return;
+	}
+	snprintf(x->what, sizeof(x->what), "%s", what);
+	snprintf(x->arg, sizeof(x->arg), "%s", args[nargs - 1]);
+	if (strcmp(what, "user") == 0)
+		rc = gov_admin_norm(g, args[1], NULL, &x->op.n);
+	else if (strcmp(what, "source") == 0)
+		rc = gov_admin_norm(g, "-", args[1], &x->op.n);
+	else
+		rc = gov_admin_norm(g, args[1], args[2], &x->op.n);
 	if (rc < 0) {
+		free(x);
 		gov_client_error(c, AG_ERR_INVAL, "show: invalid user or address");
 		return;
 	}
+	x->op.g = g;
+	x->op.client = c;
 	if (strcmp(what, "source") != 0)
-		user = n.user;
+		user = x->op.n.user;
 	if (strcmp(what, "user") != 0) {
-		source = n.src.key;
-		agg = n.src.agg[0] != '\0' ? n.src.agg : NULL;
+		source = x->op.n.src.key;
+		agg = x->op.n.src.agg[0] != '\0' ? x->op.n.src.agg : NULL;
 	}
-	rc = put_state(g, &r, user, source, agg);
+	c->op = &x->op;
+	rc = gov_store_describe(&g->store, user, source, agg, ag_wall_ms(), show_done, x);
 	if (rc < 0) {
-		gov_client_error(c, rc, "show: the store could not describe it");
+		show_done(x, rc, NULL); /* answers and frees */
 		return;
 	}
-	if (rc == 0) {
-		ag_escape(esc, sizeof(esc), args[nargs - 1], strlen(args[nargs - 1]));
-		snprintf(text, sizeof(text), "nothing stored for %s %s", what, esc);
-		gov_client_error(c, AG_ERR_NOTFOUND, text);
-		return;
-	}
-	gov_reply_send(c, &r);
+	if (c->op != NULL)
+		x->op.later = 1;
 }
 
 /* ---- top ---- */

@@ -66,6 +66,22 @@ int gov_store_report(struct gov_store *s, const struct gov_attempt *at, int outc
 	return 0;
 }
 
+int gov_store_describe(struct gov_store *s, const char *user, const char *source, const char *agg,
+		       int64_t now, gov_store_described done, void *arg)
+{
+	static char text[8192]; /* the loop is single-threaded */
+	int rc;
+
+	if (s->ops->describe_async != NULL)
+		return s->ops->describe_async(s->ctx, user, source, agg, now, done, arg);
+	if (s->ops->describe == NULL)
+		return AG_ERR_INVAL;
+	text[0] = '\0';
+	rc = s->ops->describe(s->ctx, user, source, agg, now, text, sizeof(text));
+	done(arg, rc, rc == 0 ? text : NULL);
+	return 0;
+}
+
 int gov_store_reset(struct gov_store *s, int scope, const char *user, const char *source,
 		    const char *agg, gov_store_resetted done, void *arg)
 {

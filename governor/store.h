@@ -84,6 +84,8 @@ enum gov_decide_mode {
  * (no decision; the report was not recorded). d is valid during the call. */
 typedef void (*gov_store_decided)(void *arg, int rc, const struct gov_decision *d);
 typedef void (*gov_store_reported)(void *arg, int rc, int64_t cleared);
+/* text: the describe lines (valid during the call); rc < 0: none. */
+typedef void (*gov_store_described)(void *arg, int rc, const char *text);
 /* rc: 0 (cleared), AG_ERR_NOTFOUND (nothing to clear) or another error. */
 typedef void (*gov_store_resetted)(void *arg, int rc);
 
@@ -118,6 +120,10 @@ struct gov_store_ops {
 			    unsigned slot_mask, gov_store_decided done, void *arg);
 	int (*report_async)(void *ctx, const struct gov_attempt *at, int outcome, int64_t now,
 			    int jitter_pm, gov_store_reported done, void *arg);
+	/* describe for a store that answers later; done is called once,
+	 * possibly before it returns. 0 or an AG_ERR_* code (done not called). */
+	int (*describe_async)(void *ctx, const char *user, const char *source, const char *agg,
+			      int64_t now, gov_store_described done, void *arg);
 	/* reset for a store that answers later: the same scopes, agg being
 	 * the source's aggregate netblock (may be NULL); done is called once,
 	 * possibly before it returns. Returns 0 or an AG_ERR_* code (nothing
@@ -179,6 +185,10 @@ int gov_store_decide(struct gov_store *s, const struct gov_attempt *at, int64_t 
 /* report (or report_async) likewise; done may be NULL. */
 int gov_store_report(struct gov_store *s, const struct gov_attempt *at, int outcome, int64_t now,
 		     int jitter_pm, gov_store_reported done, void *arg);
+
+/* describe (or describe_async) likewise. */
+int gov_store_describe(struct gov_store *s, const char *user, const char *source, const char *agg,
+		       int64_t now, gov_store_described done, void *arg);
 
 /* reset (or reset_async) likewise. */
 int gov_store_reset(struct gov_store *s, int scope, const char *user, const char *source,

@@ -914,6 +914,150 @@ static int rds_report(void *ctx, const struct gov_attempt *at, int outcome, int6
 	return start(r, RQ_REPORT, at, now, 0, 0, outcome, jitter_pm, NULL, done, arg);
 }
 
+/* ---- describe ---- */
+
+struct rds_desc {
+	struct rds *r;
+	int has_user, has_source, has_agg;
+	char user[AG_SOURCE_MAX + 64], source[AG_SOURCE_MAX], agg[AG_SOURCE_MAX];
+	gov_store_described done;
+	void *arg;
+};
+
+/* " name_in=Nms", " name_ago=Nms" or " name=-", as store_admin.c writes. */
+static size_t put_when(char *b, size_t cap, const char *name, long long when, int64_t now)
+{
+	int n;
+
+	if (when <= 0)
+		n = snprintf(b, cap, " %s=-", name);
+	else if (when >= now)
+		n = snprintf(b, cap, " %s_in=%lldms", name, when - (long long)now);
+	else
+		n = snprintf(b, cap, " %s_ago=%lldms", name, (long long)now - when);
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+static void on_describe(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	static char text[4096];
+	struct rds_desc *x = privdata;
+	const redisReply *rep = reply;
+	int64_t now = ag_wall_ms();
+	long long v[20];
+	size_t i, o = 0;
+	int n;
+
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 20) {
+		x->done(x->arg, AG_ERR_IO, NULL);
+		free(x);
+		return;
+	}
+	for (i = 0; i < 20; i++)
+		v[i] = rep->element[i]->type == REDIS_REPLY_INTEGER ? rep->element[i]->integer : 0;
+	text[0] = '\0';
+#define ADD(...)                                                                    \
+	do {                                                                        \
+		n = snprintf(text + o, sizeof(text) - o, __VA_ARGS__);              \
+		o += n > 0 && (size_t)n < sizeof(text) - o ? (size_t)n : 0;         \
+	} while (0)
+	if (x->has_user && x->has_source) {
+		ADD("kind=pair user=%s source=%s stored=%s failures=%lld inflight=%lld", x->user,
+		    x->source, v[0] ? "yes" : "no", v[1], v[2]);
+		o += put_when(text + o, sizeof(text) - o, "hold_until", v[3] > now ? v[3] : 0, now);
+		o += put_when(text + o, sizeof(text) - o, "last_fail", v[4], now);
+		o += put_when(text + o, sizeof(text) - o, "last_seen", v[5], now);
+		ADD(" trusted=%lld", v[6]);
+		o += put_when(text + o, sizeof(text) - o, "last_success", v[7], now);
+		ADD("\n");
+	}
+	if (x->has_user) {
+		ADD("kind=user user=%s stored=%s ucfail=%lld cap_level=%lld", x->user,
+		    v[8] ? "yes" : "no", v[9], v[10]);
+		o += put_when(text + o, sizeof(text) - o, "cap_until", v[11] > now ? v[11] : 0, now);
+		ADD(" clean_tokens=%lld failing_tokens=%lld trusted_sources=%lld\n", v[12], v[13],
+		    v[14]);
+	}
+	if (x->has_source)
+		ADD("kind=source source=%s stored=%s tokens=%lld\n", x->source, v[15] ? "yes" : "no",
+		    v[16]);
+	if (x->has_agg) {
+		ADD("kind=agg agg=%s stored=%s", x->agg, v[17] ? "yes" : "no");
+		o += put_when(text + o, sizeof(text) - o, "last_fail", v[18], now);
+		ADD(" failing=%lld\n", v[19]);
+	}
+#undef ADD
+	x->done(x->arg, 0, text);
+	free(x);
+	(void)ac;
+}
+
+static int rds_describe_async(void *ctx, const char *user, const char *source, const char *agg,
+			      int64_t now, gov_store_described done, void *arg)
+{
+	struct rds *r = ctx;
+	char hu[AG_FLEETKEY_HASH_LEN + 1], hs[AG_FLEETKEY_HASH_LEN + 1];
+	char ha[AG_FLEETKEY_HASH_LEN + 1], nowb[24];
+	char kp[RDS_KEY_MAX], ks[RDS_KEY_MAX], ka[RDS_KEY_MAX], ku[RDS_KEY_MAX], kh[RDS_KEY_MAX];
+	struct rds_desc *x;
+	const char *argv[13];
+	size_t len[13];
+	int i;
+
+	if ((user == NULL && source == NULL && agg == NULL) ||
+	    (user != NULL && strlen(user) >= sizeof(x->user)) ||
+	    (source != NULL && strlen(source) >= sizeof(x->source)) ||
+	    (agg != NULL && strlen(agg) >= sizeof(x->agg)))
+		return AG_ERR_INVAL;
+	if (r->state != RDS_READY)
+		return AG_ERR_CONNECT;
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return AG_ERR_NOMEM;
+	x->r = r;
+	x->done = done;
+	x->arg = arg;
+	x->has_user = user != NULL;
+	x->has_source = source != NULL;
+	x->has_agg = agg != NULL;
+	snprintf(x->user, sizeof(x->user), "%s", user != NULL ? user : "");
+	snprintf(x->source, sizeof(x->source), "%s", source != NULL ? source : "");
+	snprintf(x->agg, sizeof(x->agg), "%s", agg != NULL ? agg : "");
+	/* A part not asked for still needs a key: one of a name never used. */
+	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_USER, user != NULL ? user : "", NULL, hu);
+	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_SOURCE, source != NULL ? source : "", NULL, hs);
+	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_AGG, agg != NULL ? agg : "", NULL, ha);
+	key(kp, r, 'P', hu, hs);
+	key(ks, r, 'S', hs, NULL);
+	key(ka, r, 'A', ha, NULL);
+	key(ku, r, 'U', hu, NULL);
+	key(kh, r, 'H', hu, NULL);
+	if (r->conf->clock == AG_CLOCK_REDIS)
+		snprintf(nowb, sizeof(nowb), "time");
+	else
+		snprintf(nowb, sizeof(nowb), "%" PRId64, now);
+	argv[0] = "EVALSHA";
+	argv[1] = r->sha;
+	argv[2] = "5";
+	argv[3] = kp;
+	argv[4] = ks;
+	argv[5] = ka;
+	argv[6] = ku;
+	argv[7] = kh;
+	argv[8] = "describe";
+	argv[9] = nowb;
+	argv[10] = r->confcsv;
+	argv[11] = "0";
+	argv[12] = hs;
+	for (i = 0; i < 13; i++)
+		len[i] = strlen(argv[i]);
+	if (r->ac == NULL || redisAsyncCommandArgv(r->ac, on_describe, x, 13, argv, len) != REDIS_OK) {
+		free(x);
+		return AG_ERR_IO;
+	}
+	return 0;
+}
+
 /* ---- reset, fleet-wide ---- */
 
 #define RESET_BATCH 1000 /* SCAN COUNT, and keys per reset script call */
@@ -1197,6 +1341,7 @@ static const struct gov_store_ops redis_ops = {
     .report_async = rds_report,
     .reset = rds_reset,
     .reset_async = rds_reset_async,
+    .describe_async = rds_describe_async,
     .counts = rds_counts,
     .state = rds_state,
     .flush = rds_flush,

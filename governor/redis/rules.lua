@@ -86,8 +86,12 @@ local V_ALLOW, V_DENY, V_NOSLOT = 1, 2, 4
 local C_TRUSTED, C_CLEAN, C_DIRTY = 0, 1, 2
 local O_SUCCESS, O_FAIL, O_UNAVAIL, O_PASS, O_ABANDON = 1, 2, 3, 4, 5
 
+-- Refuses the call (before anything is written). Redis 7 hands a raised
+-- table to pcall as a string, so the message is kept here for main's caller.
+local refused
 local function bad(what)
-	error({err = 'ERR authguard: ' .. what})
+	refused = 'ERR authguard: ' .. what
+	error(refused)
 end
 
 -- A decimal integer in [lo, hi].
@@ -419,8 +423,9 @@ local function trust_enabled(c)
 	return c.max_trusted > 0 and c.per_user > 0
 end
 
--- last_ok of (H, m) or nil; trusted when within trust_ttl and among the
--- user's newest max_trusted_per_user (a reload may have lowered it).
+-- Whether (H, m) is trusted, and its last success (0: none): trusted when
+-- within trust_ttl and among the user's newest max_trusted_per_user (a
+-- reload may have lowered it before trim ran).
 local function trust_of(c, kh, m, now)
 	local sc = redis.call('ZSCORE', kh, m)
 	if not sc then
@@ -832,6 +837,9 @@ end
 local ok, res = pcall(main)
 if ok then
 	return res
+end
+if refused then
+	return redis.error_reply(refused)
 end
 if type(res) == 'table' and res.err then
 	return redis.error_reply(res.err)

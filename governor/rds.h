@@ -1,0 +1,134 @@
+/* rds.h - the Redis store's parts (internal to store_redis.c, rds_conn.c,
+ * rds_neg.c and rds_admin.c): its context, a request, and what each file
+ * offers the others.
+ */
+#ifndef GOV_RDS_H
+#define GOV_RDS_H
+
+#include <stdint.h>
+#include <hiredis/async.h>
+#include "ag_conf.h"
+#include "ag_fleetkey.h"
+#include "ag_redis_url.h"
+#include "store.h"
+#include "table.h"
+
+struct event;
+struct event_base;
+
+#define RDS_RETRY_MS	     1000 /* between connection attempts */
+#define RDS_CONNECT_MS	     2000 /* a connection (and its setup) must be ready by then */
+#define RDS_TIMEOUTS_TO_DROP 3	  /* commands past their budget in a row: reconnect */
+#define RDS_KEY_MAX	     (32 + 1 + 2 * AG_FLEETKEY_HASH_LEN + 1)
+#define RDS_ARGS	     16
+#define RDS_DECIDE_REPLY     31
+#define RDS_LOG_EVERY_MS     10000 /* one line per kind of trouble per 10 s */
+#define RDS_NEG_MAX	     65536 /* pairs in the negative cache */
+#define RDS_NEG_MAX_MS	     30000 /* a cached denial lasts at most this: a pair trusted
+				      on another host meanwhile is held here no longer */
+
+enum { RDS_DOWN = 0, RDS_CONNECTING, RDS_READY };
+enum { RQ_DECIDE = 1, RQ_REPORT, RQ_TAKEBACK };
+
+struct rds_req;
+
+struct rds {
+	const struct ag_conf *conf; /* borrowed */
+	struct ag_conf local_conf;  /* conf's limits at 1/fleet_size: degraded mode */
+	struct gov_store local;
+	struct event_base *base;
+	struct ag_redis_url url;
+	char password[AG_REDIS_CRED_MAX];
+	struct ag_fleetkey key;
+	char fp[AG_FLEETKEY_FP_LEN + 1];
+	char fp_key[RDS_KEY_MAX];
+	char prefix[33]; /* key_prefix at start: a reload does not move the keys */
+	redisAsyncContext *ac; /* NULL when not connected */
+	int state;
+	int refused;	       /* another fleet key is in Redis: never ready */
+	int setup_failed;      /* a setup step failed on this connection */
+	int64_t state_since;   /* wall ms */
+	char sha[41];	       /* the script's SHA1 as Redis said it */
+	struct event *retry;   /* reconnect */
+	struct event *connect; /* connect + setup deadline */
+	int64_t pending;       /* commands in flight */
+	int timeouts;	       /* in a row */
+	int closing;
+	struct rds_req *reqs; /* in flight, for destroy */
+	char confcsv[400];
+	int64_t last_log_ms;
+	struct gov_table *neg; /* the negative cache: pair -> struct neg */
+	redisAsyncContext *sub; /* SUBSCRIBE PREFIXevents: other hosts' resets */
+	struct event *sub_retry;
+	uint64_t neg_hits;
+};
+
+/* A pair's backoff hold remembered until it ends (at most RDS_NEG_MAX_MS):
+ * the same pair asking again before then is denied without asking Redis. */
+struct neg {
+	int64_t until;	 /* the hold's end (the request clock's ms) */
+	int64_t expires; /* the entry's end: until, or sooner */
+	int rule, klass;
+};
+
+struct rds_req {
+	struct rds *r;
+	struct rds_req *prev, *next;
+	struct event *timer;
+	int op;
+	int answered; /* the governor has its answer (timer, or local) */
+	int retried;  /* NOSCRIPT: sent again with EVAL */
+	gov_store_decided ddone;
+	gov_store_reported rdone;
+	void *arg;
+	struct gov_attempt at; /* points into the copies below */
+	char user[AG_SOURCE_MAX + 64], source[AG_SOURCE_MAX], agg[AG_SOURCE_MAX];
+	int has_agg;
+	int64_t now;
+	int64_t wait_ms; /* min(redis_timeout, the attempt's budget) */
+	int mode, outcome, jitter;
+	unsigned mask;
+};
+
+/* ---- rds_conn.c: the connections ---- */
+
+/* The state changes, logged once per change. */
+void rds_set_state(struct rds *r, int state, const char *why);
+/* A kind of trouble, logged at most once per RDS_LOG_EVERY_MS. */
+void rds_trouble(struct rds *r, const char *what, const char *detail);
+/* Creates the timers. 0 or AG_ERR_NOMEM. */
+int rds_conn_init(struct rds *r);
+/* Connects (setup pipelined; ready when it all answered), or retries later. */
+void rds_conn_start(struct rds *r);
+/* Drops the connection: pending commands are answered locally; a new one
+ * is tried after RDS_RETRY_MS. */
+void rds_conn_drop(struct rds *r, const char *why);
+/* Subscribes to PREFIXevents on a connection of its own. */
+void rds_sub_start(struct rds *r);
+/* Closes both connections (pending callbacks run: AG_ERR_CLOSED) and frees
+ * the timers. */
+void rds_conn_free(struct rds *r);
+
+/* ---- store_redis.c ---- */
+
+/* A key: PREFIX, kind, then one or two hashes (h2 may be NULL). */
+void rds_key(char *b, const struct rds *r, char kind, const char *h1, const char *h2);
+
+/* ---- rds_neg.c: the negative cache ---- */
+
+/* 1 with *d filled when the pair has a cached hold at now. */
+int rds_neg_hit(struct rds *r, const struct gov_attempt *at, int64_t now, struct gov_decision *d);
+/* Remembers a denial (the caller checked it may be cached). */
+void rds_neg_put(struct rds *r, const struct gov_attempt *at, const struct gov_decision *d,
+		 int64_t now);
+void rds_neg_drop(struct rds *r, const struct gov_attempt *at);
+void rds_neg_flush(struct rds *r);
+
+/* ---- rds_admin.c: describe and reset, in Redis ---- */
+
+int rds_admin_describe(void *ctx, const char *user, const char *source, const char *agg,
+		       int64_t now, gov_store_described done, void *arg);
+int rds_admin_reset(void *ctx, int scope, const char *user, const char *source, const char *agg,
+		    gov_store_resetted done, void *arg);
+
+#endif

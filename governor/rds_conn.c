@@ -1,0 +1,371 @@
+/* rds_conn.c - the Redis store's connections (see store_redis.h).
+ *
+ * The main connection: connect (with a deadline of its own: hiredis 0.14
+ * has no connect timeout), then AUTH, SELECT, CONFIG GET (warnings), SCRIPT
+ * LOAD and the fleet key's fingerprint, pipelined; the store is ready when
+ * the last of them answers. On any failure it is dropped and tried again
+ * every second. The subscription (PREFIXevents) has a connection of its
+ * own: a message, a (re)subscription or its loss flushes the negative cache.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <sodium.h>
+
+#include "ag_err.h"
+#include "ag_fleetkey.h"
+#include "ag_redis_url.h"
+#include "ag_time.h"
+#include "gcra.h"
+#include "log.h"
+#include "rds.h"
+#include "store_redis.h"
+
+/* ---- small things ---- */
+
+void rds_set_state(struct rds *r, int state, const char *why)
+{
+	if (r->state == state)
+		return;
+	if (state == RDS_READY)
+		gov_log(LOG_NOTICE, "redis: ready (fleet key %s); decisions are fleet-wide", r->fp);
+	else if (r->state == RDS_READY)
+		gov_log(LOG_WARNING, "redis: %s; deciding on this host alone until it is back",
+			why != NULL ? why : "connection lost");
+	r->state = state;
+	r->state_since = ag_wall_ms();
+}
+
+/* Trouble logged at most once per RDS_LOG_EVERY_MS. */
+void rds_trouble(struct rds *r, const char *what, const char *detail)
+{
+	int64_t now = ag_mono_ms();
+
+	if (r->last_log_ms != 0 && now - r->last_log_ms < RDS_LOG_EVERY_MS)
+		return;
+	r->last_log_ms = now;
+	gov_log(LOG_WARNING, "redis: %s%s%s", what, detail != NULL ? ": " : "",
+		detail != NULL ? detail : "");
+}
+
+/* ---- the connection ---- */
+
+
+static void retry_later(struct rds *r)
+{
+	struct timeval tv = {RDS_RETRY_MS / 1000, (RDS_RETRY_MS % 1000) * 1000};
+
+	if (!r->closing && !r->refused && r->retry != NULL)
+		evtimer_add(r->retry, &tv);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	rds_conn_start(arg);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rds *r = ac->data;
+
+	if (r == NULL)
+		return;
+	r->ac = NULL;
+	if (r->closing) /* the governor stops: nothing to say */
+		return;
+	evtimer_del(r->connect);
+	rds_set_state(r, RDS_DOWN, "connection lost");
+	retry_later(r);
+}
+
+void rds_conn_drop(struct rds *r, const char *why)
+{
+	redisAsyncContext *ac = r->ac;
+
+	rds_set_state(r, RDS_DOWN, why);
+	r->timeouts = 0;
+	if (ac == NULL)
+		return;
+	/* Pending callbacks run now with no reply: their attempts are
+	 * answered here (those not answered yet). on_disconnect follows. */
+	redisAsyncDisconnect(ac);
+}
+
+static void on_connect_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct rds *r = arg;
+
+	if (r->state != RDS_READY) {
+		rds_trouble(r, "not ready within 2 s", "retrying");
+		if (r->ac != NULL)
+			rds_conn_drop(r, "connect timed out");
+		else
+			retry_later(r);
+	}
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+	struct rds *r = ac->data;
+
+	if (r == NULL || status == REDIS_OK)
+		return;
+	rds_trouble(r, "cannot connect", ac->errstr);
+	/* hiredis frees ac after this callback. */
+	r->ac = NULL;
+	rds_set_state(r, RDS_DOWN, "cannot connect");
+	evtimer_del(r->connect);
+	retry_later(r);
+}
+
+/* A setup step answered. privdata names it. */
+static void on_setup(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds *r = ac->data;
+	const redisReply *rep = reply;
+	const char *step = privdata;
+
+	if (r == NULL || rep == NULL)
+		return;
+	if (strcmp(step, "config") == 0) {
+		/* CONFIG may be refused to an ACL user: then nothing is known. */
+		if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+		    rep->element[1]->type == REDIS_REPLY_STRING) {
+			const char *name = rep->element[0]->str, *v = rep->element[1]->str;
+
+			if (strcmp(name, "maxmemory-policy") == 0 && strncmp(v, "allkeys-", 8) == 0)
+				gov_log(LOG_WARNING,
+					"redis: maxmemory-policy %s can evict holds under memory "
+					"pressure; use noeviction",
+					v);
+			if (strcmp(name, "appendonly") == 0 && strcmp(v, "no") == 0)
+				gov_log(LOG_WARNING,
+					"redis: appendonly no: a Redis restart forgets every hold "
+					"and trust; use appendonly yes");
+		}
+		return;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		gov_log(LOG_ERR, "redis: %s failed: %s", step, rep->str);
+		r->setup_failed = 1;
+		return;
+	}
+	if (strcmp(step, "script") == 0) {
+		if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+			r->setup_failed = 1;
+			return;
+		}
+		memcpy(r->sha, rep->str, 40);
+		r->sha[40] = '\0';
+	} else if (strcmp(step, "fleet key") == 0) {
+		/* SET NX then GET: the key in Redis is the first host's. */
+		if (rep->type != REDIS_REPLY_STRING || strcmp(rep->str, r->fp) != 0) {
+			gov_log(LOG_ERR,
+				"redis: another fleet key is in use there (fingerprint %s, ours %s): "
+				"refusing to join; copy the fleet's hash_key_file to this host",
+				rep->type == REDIS_REPLY_STRING ? rep->str : "?", r->fp);
+			r->refused = 1;
+			r->setup_failed = 1;
+			return;
+		}
+		if (!r->setup_failed) {
+			evtimer_del(r->connect);
+			r->timeouts = 0;
+			rds_set_state(r, RDS_READY, NULL);
+		}
+	}
+}
+
+/* Sends the setup, pipelined; the fleet key's GET comes last. */
+static int setup(struct rds *r)
+{
+	redisAsyncContext *ac = r->ac;
+	char db[16];
+	int rc = REDIS_OK;
+
+	r->setup_failed = 0;
+	if (r->password[0] != '\0' && r->url.user[0] != '\0')
+		rc = redisAsyncCommand(ac, on_setup, "AUTH", "AUTH %s %s", r->url.user,
+				       r->password);
+	else if (r->password[0] != '\0')
+		rc = redisAsyncCommand(ac, on_setup, "AUTH", "AUTH %s", r->password);
+	if (rc == REDIS_OK && r->url.db != 0) {
+		snprintf(db, sizeof(db), "%d", r->url.db);
+		rc = redisAsyncCommand(ac, on_setup, "SELECT", "SELECT %s", db);
+	}
+	if (rc == REDIS_OK)
+		rc = redisAsyncCommand(ac, on_setup, "config", "CONFIG GET maxmemory-policy");
+	if (rc == REDIS_OK)
+		rc = redisAsyncCommand(ac, on_setup, "config", "CONFIG GET appendonly");
+	if (rc == REDIS_OK)
+		rc = redisAsyncCommand(ac, on_setup, "script", "SCRIPT LOAD %s", gov_redis_script);
+	if (rc == REDIS_OK)
+		rc = redisAsyncCommand(ac, on_setup, "set", "SET %s %s NX", r->fp_key, r->fp);
+	if (rc == REDIS_OK)
+		rc = redisAsyncCommand(ac, on_setup, "fleet key", "GET %s", r->fp_key);
+	return rc == REDIS_OK ? 0 : AG_ERR_IO;
+}
+
+/* ---- the subscription: resets and list changes on other hosts ---- */
+
+static void on_event(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds *r = privdata;
+	const redisReply *rep = reply;
+
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	/* (Re)subscribed: whatever was published meanwhile is lost, so the
+	 * cache goes; a message: a reset or a list change somewhere. */
+	if (strcmp(rep->element[0]->str, "subscribe") == 0 ||
+	    strcmp(rep->element[0]->str, "message") == 0)
+		rds_neg_flush(r);
+	(void)ac;
+}
+
+static void sub_later(struct rds *r)
+{
+	struct timeval tv = {RDS_RETRY_MS / 1000, (RDS_RETRY_MS % 1000) * 1000};
+
+	if (!r->closing && !r->refused && r->sub_retry != NULL)
+		evtimer_add(r->sub_retry, &tv);
+}
+
+static void on_sub_down(const redisAsyncContext *ac, int status)
+{
+	struct rds *r = ac->data;
+
+	if (r == NULL)
+		return;
+	r->sub = NULL;
+	rds_neg_flush(r);
+	sub_later(r);
+}
+
+static void on_sub_connect(const redisAsyncContext *ac, int status)
+{
+	struct rds *r = ac->data;
+
+	if (r == NULL || status == REDIS_OK)
+		return;
+	r->sub = NULL;
+	sub_later(r);
+}
+
+void rds_sub_start(struct rds *r)
+{
+	redisAsyncContext *ac;
+	int rc = REDIS_OK;
+
+	if (r->closing || r->refused || r->sub != NULL)
+		return;
+	ac = r->url.unix_socket ? redisAsyncConnectUnix(r->url.path)
+				: redisAsyncConnect(r->url.host, (int)r->url.port);
+	if (ac == NULL || ac->err) {
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		sub_later(r);
+		return;
+	}
+	ac->data = r;
+	if (redisLibeventAttach(ac, r->base) != REDIS_OK ||
+	    redisAsyncSetConnectCallback(ac, on_sub_connect) != REDIS_OK ||
+	    redisAsyncSetDisconnectCallback(ac, on_sub_down) != REDIS_OK) {
+		ac->data = NULL;
+		redisAsyncFree(ac);
+		sub_later(r);
+		return;
+	}
+	r->sub = ac;
+	if (r->password[0] != '\0' && r->url.user[0] != '\0')
+		rc = redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", r->url.user, r->password);
+	else if (r->password[0] != '\0')
+		rc = redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->password);
+	if (rc == REDIS_OK)
+		rc = redisAsyncCommand(ac, on_event, r, "SUBSCRIBE %sevents", r->prefix);
+	if (rc != REDIS_OK)
+		redisAsyncDisconnect(ac);
+}
+
+static void on_sub_retry(evutil_socket_t fd, short what, void *arg)
+{
+	rds_sub_start(arg);
+}
+
+void rds_conn_start(struct rds *r)
+{
+	struct timeval tv = {RDS_CONNECT_MS / 1000, (RDS_CONNECT_MS % 1000) * 1000};
+	redisAsyncContext *ac;
+
+	if (r->closing || r->refused || r->ac != NULL)
+		return;
+	ac = r->url.unix_socket ? redisAsyncConnectUnix(r->url.path)
+				: redisAsyncConnect(r->url.host, (int)r->url.port);
+	if (ac == NULL || ac->err) {
+		rds_trouble(r, "cannot connect", ac != NULL ? ac->errstr : "out of memory");
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		retry_later(r);
+		return;
+	}
+	ac->data = r;
+	if (redisLibeventAttach(ac, r->base) != REDIS_OK ||
+	    redisAsyncSetConnectCallback(ac, on_connect) != REDIS_OK ||
+	    redisAsyncSetDisconnectCallback(ac, on_disconnect) != REDIS_OK) {
+		ac->data = NULL;
+		redisAsyncFree(ac);
+		retry_later(r);
+		return;
+	}
+	r->ac = ac;
+	r->state = RDS_CONNECTING;
+	evtimer_add(r->connect, &tv);
+	if (setup(r) != 0)
+		rds_conn_drop(r, "cannot send the setup");
+}
+
+
+int rds_conn_init(struct rds *r)
+{
+	r->retry = evtimer_new(r->base, on_retry, r);
+	r->connect = evtimer_new(r->base, on_connect_deadline, r);
+	r->sub_retry = evtimer_new(r->base, on_sub_retry, r);
+	return r->retry != NULL && r->connect != NULL && r->sub_retry != NULL ? 0 : AG_ERR_NOMEM;
+}
+
+void rds_conn_free(struct rds *r)
+{
+	redisAsyncContext *ac;
+
+	if (r->ac != NULL) {
+		ac = r->ac;
+		r->ac = NULL;
+		/* Every pending callback runs now, answering AG_ERR_CLOSED. */
+		redisAsyncFree(ac);
+	}
+	if (r->sub != NULL) {
+		ac = r->sub;
+		r->sub = NULL;
+		ac->data = NULL;
+		redisAsyncFree(ac);
+	}
+	if (r->sub_retry != NULL)
+		event_free(r->sub_retry);
+	if (r->retry != NULL)
+		event_free(r->retry);
+	if (r->connect != NULL)
+		event_free(r->connect);
+	r->sub_retry = r->retry = r->connect = NULL;
+}

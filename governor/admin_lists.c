@@ -51,6 +51,7 @@ void gov_admin_list_add(struct gov *g, struct gov_client *c, int kind, int nargs
 {
 	static struct gov_reply r;
 	struct gov_list_entry e;
+	const char *shared = NULL; /* the Redis store: whether the fleet has it */
 	char esc[2 * GOV_LIST_COMMENT_MAX], text[200];
 	int64_t ttl, now = ag_wall_ms();
 	int rc;
@@ -84,6 +85,11 @@ void gov_admin_list_add(struct gov *g, struct gov_client *c, int kind, int nargs
 	rc = gov_lists_add(g->lists, kind, &e.cidr, e.expires_ms, nargs == 3 ? args[2] : NULL);
 	if (rc == 0 && g->store.ops->flush != NULL)
 		g->store.ops->flush(g->store.ctx); /* cached denials may no longer hold */
+	if (rc == 0 && g->store.ops->list_add != NULL)
+		shared = g->store.ops->list_add(g->store.ctx, kind, &e.cidr, e.expires_ms,
+						nargs == 3 ? args[2] : NULL) == 0
+			     ? "yes"
+			     : "no";
 	ag_escape(esc, sizeof(esc), e.comment, strlen(e.comment));
 	if (ag_cidr_format(&e.cidr, text, sizeof(text)) < 0)
 		strcpy(text, "?");
@@ -97,6 +103,12 @@ void gov_admin_list_add(struct gov *g, struct gov_client *c, int kind, int nargs
 		return;
 	}
 	put_entry(&r, &e, now);
+	if (shared != NULL) {
+		gov_reply_put(&r, "kind=fleet shared=%s", shared);
+		if (strcmp(shared, "no") == 0)
+			gov_reply_str(&r, "note", "Redis unreachable: on this host only");
+		gov_reply_put(&r, "\n");
+	}
 	gov_reply_send(c, &r);
 }
 
@@ -115,6 +127,9 @@ void gov_admin_unlist(struct gov *g, struct gov_client *c, const char *arg)
 	rc = gov_lists_remove(g->lists, &cidr);
 	if (rc == 0 && g->store.ops->flush != NULL)
 		g->store.ops->flush(g->store.ctx);
+	if (rc == 0 && g->store.ops->list_remove != NULL &&
+	    g->store.ops->list_remove(g->store.ctx, &cidr) != 0)
+		gov_log(LOG_WARNING, "unlist %s: Redis unreachable, removed on this host only", cs);
 	gov_log(LOG_NOTICE, "admin unlist %s by uid %ld pid %ld: %s", cs, (long)c->peer.uid,
 		(long)c->peer.pid, rc == 0 ? "removed" : ag_strerror(rc));
 	if (rc < 0) {

@@ -262,6 +262,37 @@ int gov_lists_set_conf(struct gov_lists *l, const struct ag_conf *conf)
 	return 0;
 }
 
+int gov_lists_set_runtime(struct gov_lists *l, const struct gov_list_entry *e, size_t n)
+{
+	uint32_t n_old = 0, s;
+	struct ag_cidr c;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		if ((e[i].kind != GOV_LIST_ALLOW && e[i].kind != GOV_LIST_DENY) ||
+		    !cidr_ok(&e[i].cidr) || e[i].expires_ms < 0)
+			return AG_ERR_INVAL;
+	for (s = 0; s < l->hi; s++)
+		n_old += l->slots[s].e.kind != 0 && l->slots[s].e.origin == GOV_ORIGIN_RUNTIME;
+	if (n > GOV_LISTS_MAX || l->n - n_old + n > GOV_LISTS_MAX)
+		return AG_ERR_FULL;
+	/* Everything that can fail happens before the first change. */
+	rc = reserve(l, (uint32_t)n);
+	if (rc != 0)
+		return rc;
+	for (s = 0; s < l->hi; s++) {
+		if (l->slots[s].e.kind != 0 && l->slots[s].e.origin == GOV_ORIGIN_RUNTIME)
+			unlink_slot(l, s);
+	}
+	for (i = 0; i < n; i++) {
+		norm(&e[i].cidr, &c);
+		link_new(l, e[i].kind, GOV_ORIGIN_RUNTIME, &c, e[i].expires_ms,
+			 e[i].comment[0] != '\0' ? e[i].comment : NULL);
+	}
+	return 0;
+}
+
 int gov_lists_add(struct gov_lists *l, int kind, const struct ag_cidr *cidr, int64_t expires_ms,
 		  const char *comment)
 {

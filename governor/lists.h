@@ -36,6 +36,12 @@ void gov_lists_free(struct gov_lists *l);
 int gov_lists_set_conf(struct gov_lists *l, const struct ag_conf *conf)
 	__attribute__((warn_unused_result));
 
+/* Replaces every runtime entry with e[0..n) (a fleet's lists, from the
+ * Redis store); all or nothing. 0, AG_ERR_INVAL, AG_ERR_FULL or
+ * AG_ERR_NOMEM. At most one entry per kind and cidr is expected. */
+int gov_lists_set_runtime(struct gov_lists *l, const struct gov_list_entry *e, size_t n)
+	__attribute__((warn_unused_result));
+
 /* Adds (or replaces, same kind and cidr) a runtime entry. comment may be
  * NULL. AG_ERR_FULL at the bound. */
 int gov_lists_add(struct gov_lists *l, int kind, const struct ag_cidr *cidr, int64_t expires_ms,

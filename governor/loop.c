@@ -425,15 +425,14 @@ int gov_init(struct gov *g, struct ag_conf *conf, const char *conf_path, int for
 	}
 	gov_admit_init(&g->admit, cf->max_inflight, cf->trusted_reserve_pct, cf->clean_reserve_pct,
 		       cf->max_queue, cf->codel_target_ms, cf->codel_interval_ms);
-	if (cf->backend == AG_BACKEND_REDIS) {
-		rc = gov_store_redis_new(cf, g->base, &g->store, err, sizeof(err));
+	rc = gov_lists_new(&g->lists);
+	if (rc == 0 && cf->backend == AG_BACKEND_REDIS) {
+		rc = gov_store_redis_new(cf, g->base, g->lists, &g->store, err, sizeof(err));
 		if (rc < 0)
 			gov_log(LOG_ERR, "redis store: %s", err);
-	} else {
+	} else if (rc == 0) {
 		rc = gov_store_mem_new(cf, &g->store);
 	}
-	if (rc == 0)
-		rc = gov_lists_new(&g->lists);
 	if (rc < 0)
 		goto out;
 	/* Saved runtime entries go into empty lists; the config's come after. */

@@ -18,6 +18,7 @@
 #include "ag_fleetkey.h"
 #include "gov.h"
 #include "log.h"
+#include "store_redis.h"
 
 static void usage(FILE *f)
 {
@@ -84,23 +85,19 @@ static int keygen(const char *path)
 	return 0;
 }
 
-/* -t with backend = redis: the fleet key must load too. */
-static int check_fleet_key(const struct ag_conf *c)
+/* -t with backend = redis: the password file and the fleet key must load. */
+static int check_redis(const struct ag_conf *c)
 {
 	char err[AG_ERRBUF] = "", fp[AG_FLEETKEY_FP_LEN + 1];
-	struct ag_fleetkey k;
 	int rc;
 
 	if (c->backend != AG_BACKEND_REDIS)
 		return 0;
-	rc = ag_fleetkey_load(c->hash_key_file, &k, err, sizeof(err));
+	rc = gov_store_redis_check(c, fp, err, sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, GOV_IDENT ": [store] hash_key_file: %s\n",
-			err[0] != '\0' ? err : ag_strerror(rc));
+		fprintf(stderr, GOV_IDENT ": [store] %s\n", err[0] != '\0' ? err : ag_strerror(rc));
 		return rc;
 	}
-	ag_fleetkey_fingerprint(&k, fp);
-	ag_fleetkey_wipe(&k);
 	printf("fleet key %s: fingerprint %s\n", c->hash_key_file, fp);
 	return 0;
 }
@@ -164,7 +161,7 @@ int main(int argc, char **argv)
 	if (check) {
 		if (missing)
 			fprintf(stderr, GOV_IDENT ": %s not found: built-in defaults\n", path);
-		if (check_fleet_key(conf) < 0)
+		if (check_redis(conf) < 0)
 			goto out;
 		printf("config OK\n");
 		status = 0;

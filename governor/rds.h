@@ -23,6 +23,8 @@ struct event_base;
 #define RDS_ARGS	     16
 #define RDS_DECIDE_REPLY     31
 #define RDS_LOG_EVERY_MS     10000 /* one line per kind of trouble per 10 s */
+#define RDS_TAKEBACK_MAX     1024 /* commits waiting to be taken back */
+#define RDS_TAKEBACK_DELAY_MS 3000 /* ... sent this long after the store is ready */
 #define RDS_NEG_MAX	     65536 /* pairs in the negative cache */
 #define RDS_NEG_MAX_MS	     30000 /* a cached denial lasts at most this: a pair trusted
 				      on another host meanwhile is held here no longer */
@@ -59,6 +61,10 @@ struct rds {
 	int64_t last_log_ms;
 	struct gov_table *neg; /* the negative cache: pair -> struct neg */
 	redisAsyncContext *sub; /* SUBSCRIBE PREFIXevents: other hosts' resets */
+	struct gov_lists *lists; /* the governor's, for the fleet's runtime entries */
+	struct rds_req *tb;	 /* commits to take back once Redis is back */
+	int ntb;
+	struct event *tb_timer; /* sends them RDS_TAKEBACK_DELAY_MS after ready */
 	struct event *sub_retry;
 	uint64_t neg_hits;
 };
@@ -111,6 +117,9 @@ void rds_conn_free(struct rds *r);
 
 /* ---- store_redis.c ---- */
 
+/* Sends the commits queued to be taken back (on ready). */
+void rds_take_back_flush(struct rds *r);
+
 /* A key: PREFIX, kind, then one or two hashes (h2 may be NULL). */
 void rds_key(char *b, const struct rds *r, char kind, const char *h1, const char *h2);
 
@@ -123,6 +132,17 @@ void rds_neg_put(struct rds *r, const struct gov_attempt *at, const struct gov_d
 		 int64_t now);
 void rds_neg_drop(struct rds *r, const struct gov_attempt *at);
 void rds_neg_flush(struct rds *r);
+
+/* ---- rds_lists.c: the fleet's allow and deny lists ---- */
+
+struct ag_cidr;
+struct gov_lists;
+int rds_lists_add(void *ctx, int kind, const struct ag_cidr *cidr, int64_t expires_ms,
+		  const char *comment);
+int rds_lists_remove(void *ctx, const struct ag_cidr *cidr);
+/* Reads the fleet's entries into the governor's lists (on ready, and when
+ * another governor announces a change). */
+void rds_lists_pull(struct rds *r);
 
 /* ---- rds_admin.c: describe and reset, in Redis ---- */
 

@@ -97,9 +97,13 @@ void rds_conn_drop(struct rds *r, const char *why)
 	r->timeouts = 0;
 	if (ac == NULL)
 		return;
-	/* Pending callbacks run now with no reply: their attempts are
-	 * answered here (those not answered yet). on_disconnect follows. */
-	redisAsyncDisconnect(ac);
+	/* Not redisAsyncDisconnect: it waits for the pending replies, which a
+	 * hung Redis never sends. Freeing runs the pending callbacks now with
+	 * no reply (their attempts are answered here; commits that may have
+	 * been made are queued to be taken back), then on_disconnect. */
+	r->ac = NULL;
+	redisAsyncFree(ac);
+	retry_later(r);
 }
 
 static void on_connect_deadline(evutil_socket_t fd, short what, void *arg)
@@ -107,7 +111,8 @@ static void on_connect_deadline(evutil_socket_t fd, short what, void *arg)
 	struct rds *r = arg;
 
 	if (r->state != RDS_READY) {
-		rds_trouble(r, "not ready within 2 s", "retrying");
+		if (!r->refused)
+			rds_trouble(r, "not ready within 2 s", "retrying");
 		if (r->ac != NULL)
 			rds_conn_drop(r, "connect timed out");
 		else
@@ -157,7 +162,13 @@ static void on_setup(redisAsyncContext *ac, void *reply, void *privdata)
 		return;
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {
-		gov_log(LOG_ERR, "redis: %s failed: %s", step, rep->str);
+		/* Once per RDS_LOG_EVERY_MS: a wrong password would log every retry. */
+		if (!r->setup_failed) {
+			char what[32];
+
+			snprintf(what, sizeof(what), "%s failed", step);
+			rds_trouble(r, what, rep->str);
+		}
 		r->setup_failed = 1;
 		return;
 	}
@@ -183,6 +194,17 @@ static void on_setup(redisAsyncContext *ac, void *reply, void *privdata)
 			evtimer_del(r->connect);
 			r->timeouts = 0;
 			rds_set_state(r, RDS_READY, NULL);
+			rds_lists_pull(r);
+			/* Commits from the dropped connection may still run: a paused
+			 * or stalled Redis executes what it had read once it resumes,
+			 * after this connection's setup perhaps. Taking them back
+			 * first would undo nothing (the script never goes below 0). */
+			if (r->ntb > 0) {
+				struct timeval tv = {RDS_TAKEBACK_DELAY_MS / 1000,
+						     (RDS_TAKEBACK_DELAY_MS % 1000) * 1000};
+
+				evtimer_add(r->tb_timer, &tv);
+			}
 		}
 	}
 }
@@ -232,6 +254,12 @@ static void on_event(redisAsyncContext *ac, void *reply, void *privdata)
 	if (strcmp(rep->element[0]->str, "subscribe") == 0 ||
 	    strcmp(rep->element[0]->str, "message") == 0)
 		rds_neg_flush(r);
+	/* Another governor changed the lists (or this subscription is new and
+	 * may have missed it): read them again. */
+	if (r->state == RDS_READY &&
+	    (strcmp(rep->element[0]->str, "subscribe") == 0 ||
+	     (rep->element[2]->type == REDIS_REPLY_STRING && strcmp(rep->element[2]->str, "lists") == 0)))
+		rds_lists_pull(r);
 	(void)ac;
 }
 
@@ -337,12 +365,21 @@ void rds_conn_start(struct rds *r)
 }
 
 
+static void on_take_back(evutil_socket_t fd, short what, void *arg)
+{
+	rds_take_back_flush(arg);
+}
+
 int rds_conn_init(struct rds *r)
 {
 	r->retry = evtimer_new(r->base, on_retry, r);
 	r->connect = evtimer_new(r->base, on_connect_deadline, r);
 	r->sub_retry = evtimer_new(r->base, on_sub_retry, r);
-	return r->retry != NULL && r->connect != NULL && r->sub_retry != NULL ? 0 : AG_ERR_NOMEM;
+	r->tb_timer = evtimer_new(r->base, on_take_back, r);
+	return r->retry != NULL && r->connect != NULL && r->sub_retry != NULL &&
+		       r->tb_timer != NULL
+		   ? 0
+		   : AG_ERR_NOMEM;
 }
 
 void rds_conn_free(struct rds *r)
@@ -367,5 +404,7 @@ void rds_conn_free(struct rds *r)
 		event_free(r->retry);
 	if (r->connect != NULL)
 		event_free(r->connect);
-	r->sub_retry = r->retry = r->connect = NULL;
+	if (r->tb_timer != NULL)
+		event_free(r->tb_timer);
+	r->sub_retry = r->retry = r->connect = r->tb_timer = NULL;
 }

@@ -17,6 +17,8 @@
 #include "ag_conf.h"
 #include "ag_wire.h"
 
+struct ag_cidr;
+
 enum gov_rule {
 	GOV_RULE_NONE = 0,
 	GOV_RULE_DENYLIST,    /* "deny" */
@@ -153,6 +155,12 @@ struct gov_store_ops {
 	 * status and metrics, and since when (wall ms; 0 = since start). NULL
 	 * for a store that cannot fail (memory): always "ok". */
 	const char *(*state)(void *ctx, int64_t *since_ms);
+	/* Shares a runtime list change with the other hosts (the Redis store;
+	 * NULL for a store of one host). 0, or AG_ERR_CONNECT when it could
+	 * not (the change holds on this host only). */
+	int (*list_add)(void *ctx, int kind, const struct ag_cidr *cidr, int64_t expires_ms,
+			const char *comment);
+	int (*list_remove)(void *ctx, const struct ag_cidr *cidr);
 	/* Forgets what the store remembers of its own answers (the Redis
 	 * store's negative cache): the lists changed. NULL when nothing is. */
 	void (*flush)(void *ctx);

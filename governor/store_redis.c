@@ -77,10 +77,9 @@ static void answer_local(struct rds_req *q)
 		if (rc < 0)
 			q->ddone(q->arg, rc, NULL);
 	} else if (q->op == RQ_REPORT) {
-		rc = gov_store_report(&r->local, &q->at, q->outcome, q->now, q->jitter, q->rdone,
-				      q->arg);
-		if (rc < 0 && q->rdone != NULL)
-			q->rdone(q->arg, rc, 0);
+		/* rds_report gave the local store every outcome already. */
+		if (q->rdone != NULL)
+			q->rdone(q->arg, 0, 0);
 	}
 }
 
@@ -173,8 +172,9 @@ static int start(struct rds *r, int op, const struct gov_attempt *at, int64_t no
 	if (op == RQ_DECIDE) {
 		struct gov_decision d;
 
-		/* A pair already held: no need to ask Redis again. */
-		if (rds_neg_hit(r, at, now, &d)) {
+		/* A pair already held: no need to ask Redis again. Not for
+		 * explain (not terse): it wants every rule's figures. */
+		if ((mode & GOV_TERSE) && rds_neg_hit(r, at, now, &d)) {
 			ddone(arg, 0, &d);
 			return 0;
 		}
@@ -315,7 +315,7 @@ static void take_back(struct rds *r, const struct rds_req *late)
 {
 	struct rds_req *q;
 
-	if (r->state != RDS_READY || r->pending >= r->conf->redis_max_pending)
+	if (r->closing || (r->state != RDS_READY && r->ntb >= RDS_TAKEBACK_MAX))
 		return;
 	q = calloc(1, sizeof(*q));
 	if (q == NULL)
@@ -333,10 +333,26 @@ static void take_back(struct rds *r, const struct rds_req *late)
 	q->retried = 0;
 	q->ddone = NULL;
 	q->rdone = NULL;
-	if (send_req(r, q) != 0)
-		free(q);
-	else
-		q->op = RQ_TAKEBACK;
+	/* Redis away: keep it for when it is back (a bounded queue). */
+	if (r->state != RDS_READY || r->pending >= r->conf->redis_max_pending ||
+	    send_req(r, q) != 0) {
+		q->next = r->tb;
+		r->tb = q;
+		r->ntb++;
+	}
+}
+
+void rds_take_back_flush(struct rds *r)
+{
+	struct rds_req *q;
+
+	while ((q = r->tb) != NULL && r->state == RDS_READY) {
+		r->tb = q->next;
+		r->ntb--;
+		q->next = NULL;
+		if (send_req(r, q) != 0)
+			free(q);
+	}
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -348,19 +364,21 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	int rc, cacheable = 0;
 
 	r->pending--;
-	if (q->timer != NULL)
-		evtimer_del(q->timer);
 	if (rep != NULL && rep->type == REDIS_REPLY_ERROR && !q->retried &&
 	    strncmp(rep->str, "NOSCRIPT", 8) == 0 && !r->closing) {
-		/* Redis lost the script (restart, SCRIPT FLUSH): EVAL loads it. */
+		/* Redis lost the script (restart, SCRIPT FLUSH): EVAL loads it.
+		 * The timer keeps running: the wait stays within the budget. */
 		q->retried = 1;
-		if (send_req(r, q) == 0) {
-			if (q->timer != NULL && !q->answered)
-				arm(q);
+		if (send_req(r, q) == 0)
 			return;
-		}
 	}
+	if (q->timer != NULL)
+		evtimer_del(q->timer);
 	req_unlink(q);
+	/* No reply (the connection was dropped): Redis may have made the
+	 * commit; take it back when it is back, or its pair stays "in flight". */
+	if (rep == NULL && q->op == RQ_DECIDE && (q->mode & GOV_COMMIT) && !r->closing)
+		take_back(r, q);
 	if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
 		if (rep != NULL)
 			rds_trouble(r, "command failed", rep->str);
@@ -489,6 +507,12 @@ static void rds_destroy(void *ctx)
 		return;
 	r->closing = 1;
 	rds_conn_free(r);
+	while (r->tb != NULL) {
+		struct rds_req *q = r->tb;
+
+		r->tb = q->next;
+		free(q);
+	}
 	gov_store_free(&r->local);
 	gov_table_free(r->neg);
 	ag_fleetkey_wipe(&r->key);
@@ -504,6 +528,8 @@ static const struct gov_store_ops redis_ops = {
     .reset = rds_reset,
     .reset_async = rds_admin_reset,
     .describe_async = rds_admin_describe,
+    .list_add = rds_lists_add,
+    .list_remove = rds_lists_remove,
     .counts = rds_counts,
     .state = rds_state,
     .flush = rds_flush,
@@ -590,8 +616,31 @@ out:
 	return rc;
 }
 
-int gov_store_redis_new(const struct ag_conf *conf, struct event_base *base, struct gov_store *out,
-			char *err, size_t errlen)
+int gov_store_redis_check(const struct ag_conf *conf, char fp[AG_FLEETKEY_FP_LEN + 1], char *err,
+			  size_t errlen)
+{
+	char password[AG_REDIS_CRED_MAX], why[160];
+	struct ag_fleetkey k;
+	int rc = 0;
+
+	fp[0] = '\0';
+	if (conf->redis_password_file != NULL && conf->redis_password_file[0] != '\0')
+		rc = read_password(conf->redis_password_file, password, sizeof(password), err, errlen);
+	sodium_memzero(password, sizeof(password));
+	if (rc < 0)
+		return rc;
+	rc = ag_fleetkey_load(conf->hash_key_file, &k, why, sizeof(why));
+	if (rc < 0) {
+		snprintf(err, errlen, "hash_key_file: %s", why);
+		return rc;
+	}
+	ag_fleetkey_fingerprint(&k, fp);
+	ag_fleetkey_wipe(&k);
+	return 0;
+}
+
+int gov_store_redis_new(const struct ag_conf *conf, struct event_base *base,
+			struct gov_lists *lists, struct gov_store *out, char *err, size_t errlen)
 {
 	struct rds *r;
 	char why[160];
@@ -603,6 +652,7 @@ int gov_store_redis_new(const struct ag_conf *conf, struct event_base *base, str
 		return AG_ERR_NOMEM;
 	r->conf = conf;
 	r->base = base;
+	r->lists = lists;
 	r->state_since = ag_wall_ms();
 	rc = ag_redis_url_parse(conf->redis, &r->url, why, sizeof(why));
 	if (rc < 0) {

@@ -16,6 +16,7 @@
 #define GOV_STORE_REDIS_H
 
 #include "ag_conf.h"
+#include "ag_fleetkey.h"
 #include "store.h"
 
 struct event_base;
@@ -26,10 +27,19 @@ extern const char gov_redis_script[];
 /* Creates the Redis store from the [store] and [limits] options (conf is
  * borrowed and must outlive the store; on reload call
  * gov_store_redis_reconf): reads hash_key_file and redis_password_file,
- * starts connecting. Until Redis answers, the store is degraded. 0, or an
+ * starts connecting. Until Redis answers, the store is degraded. lists (the
+ * governor's, borrowed) get the fleet's runtime entries. 0, or an
  * AG_ERR_* code with why in err (the key file, the password file). */
-int gov_store_redis_new(const struct ag_conf *conf, struct event_base *base, struct gov_store *out,
-			char *err, size_t errlen) __attribute__((warn_unused_result));
+struct gov_lists;
+int gov_store_redis_new(const struct ag_conf *conf, struct event_base *base,
+			struct gov_lists *lists, struct gov_store *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* For -t: reads redis_password_file and hash_key_file as the store would,
+ * and writes the fleet key's fingerprint into fp. 0, or an AG_ERR_* code
+ * with why in err. */
+int gov_store_redis_check(const struct ag_conf *conf, char fp[AG_FLEETKEY_FP_LEN + 1], char *err,
+			  size_t errlen) __attribute__((warn_unused_result));
 
 /* Takes a reloaded conf (the Redis address and key are kept: they need a
  * restart). */

@@ -227,7 +227,7 @@ static void run(const char *sock, const char *keyf, int cache)
 	base = event_base_new();
 	if (base == NULL || gov_store_mem_new(&conf, &mem) != 0)
 		die("the memory store");
-	if (gov_store_redis_new(&conf, base, &rds, err, sizeof(err)) != 0)
+	if (gov_store_redis_new(&conf, base, NULL, &rds, err, sizeof(err)) != 0)
 		die("the Redis store: %s", err);
 	/* Ready: the state says ok once the setup answered. */
 	for (i = 0; i < 500 && strcmp(gov_store_state(&rds, NULL), "ok") != 0; i++) {
@@ -247,7 +247,9 @@ static void run(const char *sock, const char *keyf, int cache)
 		int jitter = rand() % 401 - 200;
 
 		/* Time moves on: mostly a little, sometimes past holds and windows. */
-		now += r < 90 ? rand() % 200 : r < 99 ? rand() % 10000 : rand() % 600000;
+		/* At least 1 ms a step: Redis runs TTLs on its own clock, which this
+		 * one must never fall behind. */
+		now += 1 + (r < 90 ? rand() % 200 : r < 99 ? rand() % 10000 : rand() % 600000);
 		r = rand() % 100;
 		if (r < 45 || nopen == 0) {
 			int mode = r < 35 ? GOV_COMMIT : GOV_CHECK;

@@ -21,7 +21,9 @@
 --   KEYS[6] G  PFX "G"        zset  optional global trust index (max_trusted):
 --                                   member = H key .. hs, same score
 -- A field that would hold 0 is not stored; every key written gets a TTL
--- (PEXPIRE) at the time store_mem would find the entry expired.
+-- (PEXPIRE) at the time store_mem would find the entry expired, and an
+-- entry past that time reads as absent (with a clock passed in, Redis's
+-- own clock decides when the key itself goes).
 -- With agg NULL the source is its own aggregate: KEYS[3] = PFX "A" hs.
 --
 -- ---- ARGV, common head ----
@@ -53,7 +55,7 @@
 --           27 ucfail 28 cap_until_in 29 source tokens
 --           30 user budget (0 clean, 1 failing) 31 user tokens
 -- report  KEYS P S A U H [G]; ARGV[6] outcome (1 success, 2 fail, 3 unavail,
---         4 pass, 5 abandon), ARGV[7] jitter_pm (-200..200).
+--         4 pass, 5 abandon), ARGV[7] jitter_pm (clamped to -200..200).
 --         Reply {cleared}: the pair's failures a success cleared, else 0.
 -- describe KEYS P S A U H [G]. Reply, 20 integers, as of now:
 --           1 pair stored 2 failures 3 inflight 4 hold_until 5 last_fail

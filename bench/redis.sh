@@ -38,6 +38,9 @@ i=0; until grep -q "redis: ready" "$d/governor.log" || [ $i -ge 100 ]; do sleep 
 
 # CPU seconds (user + system) a process has used so far.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# minus A B, and per_us SECONDS N: microseconds per item.
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+per_us() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%.1f", s * 1000000 / n }'; }
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(uname -r), $(redis-server --version | cut -d' ' -f3)"
 echo
@@ -52,7 +55,7 @@ redis-benchmark -s "$d/redis.sock" -c 50 -n $((secs * 40000)) -r 1000000 -q \
 	EVALSHA "$sha" 6 "ag:P${k}__rand_int__" "ag:S${k}__rand_int__" "ag:A${k}__rand_int__" \
 	"ag:U${k}__rand_int__" "ag:H${k}__rand_int__" ag:G decide time "$conf" 0 "m__rand_int__" 1 7 |
 	tr '\r' '\n' | grep -E 'requests per second' | tail -1
-echo "redis cpu: $(echo "$(cpu "$rpid") - $r0" | bc) s"
+echo "redis cpu: $(minus "$(cpu "$rpid")" "$r0") s"
 echo
 
 run() { # label, ag-load arguments...
@@ -62,8 +65,8 @@ run() { # label, ag-load arguments...
 	"$load" -s "$d/gov.sock" -t 1 -d "$secs" "$@" >"$d/out"
 	grep -E '^(attempts|problems|throughput|latency)' "$d/out"
 	n=$(awk '/^throughput:/ { printf "%d", $2 * '"$secs"' }' "$d/out")
-	echo "cpu: governor $(echo "$(cpu "$gov") - $g0" | bc) s, redis $(echo "$(cpu "$rpid") - $r0" | bc) s"
-	[ "${n:-0}" -gt 0 ] && echo "redis cpu per attempt: $(echo "scale=1; ($(cpu "$rpid") - $r0) * 1000000 / $n" | bc) us"
+	echo "cpu: governor $(minus "$(cpu "$gov")" "$g0") s, redis $(minus "$(cpu "$rpid")" "$r0") s"
+	[ "${n:-0}" -gt 0 ] && echo "redis cpu per attempt: $(per_us "$(minus "$(cpu "$rpid")" "$r0")" "$n") us"
 	echo
 }
 rate_of() { "$load" -s "$d/gov.sock" -t 1 -d "$secs" "$@" | awk '/^throughput:/ {printf "%d", $2}'; }

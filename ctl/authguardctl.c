@@ -384,10 +384,16 @@ static int refused(const struct reply *rp)
 
 	switch (rp->code) {
 	case AG_ERR_PERM:
-		fprintf(stderr,
-			PROG ": refused by the governor: %s (run as root, or as a member of "
-			     "the governor's admin_group)\n",
-			text);
+		if (strstr(text, "not accepted on this socket") != NULL)
+			fprintf(stderr,
+				PROG ": refused by the governor: %s (that is the user socket; "
+				     "authguardctl talks to the privileged one: -s %s)\n",
+				text, AG_DEFAULT_SOCKET);
+		else
+			fprintf(stderr,
+				PROG ": refused by the governor: %s (run as root, or as a member "
+				     "of the governor's admin_group)\n",
+				text);
 		break;
 	case AG_ERR_NOTFOUND:
 		fprintf(stderr,
@@ -460,8 +466,14 @@ int main(int argc, char **argv)
 	}
 	if (path[0] == '\0' || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return usage_error("the socket path is empty or too long");
-	if (optind < argc && strcmp(argv[optind], "lint") == 0)
+	if (optind < argc && strcmp(argv[optind], "lint") == 0) {
+		if (json || lo.ttl != NULL || lo.comment != NULL || lo.by != NULL || lo.since != NULL)
+			return usage_error("lint takes no options: it prints FILE:LINE: [rule] "
+					   "message lines");
 		return lint_command(argc - optind - 1, argv + optind + 1);
+	}
+	if (json && optind < argc && strcmp(argv[optind], "metrics") == 0)
+		return usage_error("metrics is Prometheus text: --json does not apply");
 	ret = check_command(argc - optind, argv + optind, &lo);
 	if (ret != 0)
 		return ret;
@@ -502,7 +514,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (json)
-		ctl_print_json(&rs);
+		ctl_print_json(&rs, strcmp(argv[optind], "lists") == 0 ? "entry"
+				    : strcmp(argv[optind], "top") == 0 ? "offender"
+								       : NULL);
 	else if (strcmp(argv[optind], "status") != 0 || ctl_status_print(&rs) != 0)
 		ctl_print_human(&rs);
 	ret = fflush(stdout) == 0 ? EXIT_OK : EXIT_REFUSED;

@@ -14,7 +14,7 @@
 #include "records.h"
 
 /* Kinds that may repeat: always a JSON array. */
-static const char *const repeating[] = {"step", "entry", "offender", "trusted"};
+static const char *const repeating[] = {"step", "entry", "offender", "state"};
 
 void ctl_die_nomem(void)
 {
@@ -423,12 +423,20 @@ static int is_repeating(const char *kind)
 	return 0;
 }
 
-void ctl_print_json(const struct ctl_recs *rs)
+void ctl_print_json(const struct ctl_recs *rs, const char *always)
 {
 	size_t i, j;
 	int first = 1;
 
 	putchar('{');
+	/* A kind the command always answers with, even when there is none of
+	 * it (lists: entry, top: offender): an empty array, not a missing key. */
+	if (always != NULL && count_kind(rs, always) == 0) {
+		fputs("\n  ", stdout);
+		json_str(always, strlen(always));
+		fputs(": []", stdout);
+		first = 0;
+	}
 	for (i = 0; i < rs->n; i++) {
 		const char *kind = rs->r[i].kind;
 		/* A kind that should occur once but came twice is kept whole

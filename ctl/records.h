@@ -48,7 +48,8 @@ const struct ctl_rec *ctl_recs_find(const struct ctl_recs *rs, const char *kind)
 void ctl_print_human(const struct ctl_recs *rs);
 
 /* One JSON object: a member per kind; a record, or an array of them for the
- * kinds that repeat. */
-void ctl_print_json(const struct ctl_recs *rs);
+ * kinds that repeat (step, entry, offender, state). always (may be NULL)
+ * names a kind that appears as [] when the reply has none of it. */
+void ctl_print_json(const struct ctl_recs *rs, const char *always);
 
 #endif

@@ -62,6 +62,43 @@ void rds_trouble(struct rds *r, const char *what, const char *detail)
 /* ---- the connection ---- */
 
 
+/* A new hiredis connection on the loop with these callbacks, connecting
+ * (no blocking call: an IP address or a Unix socket); NULL after logging. */
+static redisAsyncContext *open_ctx(struct rds *r, redisConnectCallback *up,
+				   redisDisconnectCallback *down)
+{
+	redisAsyncContext *ac = r->url.unix_socket
+				    ? redisAsyncConnectUnix(r->url.path)
+				    : redisAsyncConnect(r->url.host, (int)r->url.port);
+
+	if (ac == NULL || ac->err) {
+		rds_trouble(r, "cannot connect", ac != NULL ? ac->errstr : "out of memory");
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		return NULL;
+	}
+	ac->data = r;
+	if (redisLibeventAttach(ac, r->base) != REDIS_OK ||
+	    redisAsyncSetConnectCallback(ac, up) != REDIS_OK ||
+	    redisAsyncSetDisconnectCallback(ac, down) != REDIS_OK) {
+		ac->data = NULL;
+		redisAsyncFree(ac);
+		return NULL;
+	}
+	return ac;
+}
+
+/* AUTH, as the URL's ACL user (if any) with the password, when there is
+ * one; cb (may be NULL) hears the answer as the "AUTH" setup step. */
+static int send_auth(struct rds *r, redisAsyncContext *ac, redisCallbackFn *cb)
+{
+	if (r->password[0] == '\0')
+		return REDIS_OK;
+	if (r->url.user[0] != '\0')
+		return redisAsyncCommand(ac, cb, "AUTH", "AUTH %s %s", r->url.user, r->password);
+	return redisAsyncCommand(ac, cb, "AUTH", "AUTH %s", r->password);
+}
+
 static void retry_later(struct rds *r)
 {
 	struct timeval tv = {RDS_RETRY_MS / 1000, (RDS_RETRY_MS % 1000) * 1000};
@@ -217,11 +254,7 @@ static int setup(struct rds *r)
 	int rc = REDIS_OK;
 
 	r->setup_failed = 0;
-	if (r->password[0] != '\0' && r->url.user[0] != '\0')
-		rc = redisAsyncCommand(ac, on_setup, "AUTH", "AUTH %s %s", r->url.user,
-				       r->password);
-	else if (r->password[0] != '\0')
-		rc = redisAsyncCommand(ac, on_setup, "AUTH", "AUTH %s", r->password);
+	rc = send_auth(r, ac, on_setup);
 	if (rc == REDIS_OK && r->url.db != 0) {
 		snprintf(db, sizeof(db), "%d", r->url.db);
 		rc = redisAsyncCommand(ac, on_setup, "SELECT", "SELECT %s", db);
@@ -295,35 +328,17 @@ static void on_sub_connect(const redisAsyncContext *ac, int status)
 void rds_sub_start(struct rds *r)
 {
 	redisAsyncContext *ac;
-	int rc = REDIS_OK;
 
 	if (r->closing || r->refused || r->sub != NULL)
 		return;
-	ac = r->url.unix_socket ? redisAsyncConnectUnix(r->url.path)
-				: redisAsyncConnect(r->url.host, (int)r->url.port);
-	if (ac == NULL || ac->err) {
-		if (ac != NULL)
-			redisAsyncFree(ac);
-		sub_later(r);
-		return;
-	}
-	ac->data = r;
-	if (redisLibeventAttach(ac, r->base) != REDIS_OK ||
-	    redisAsyncSetConnectCallback(ac, on_sub_connect) != REDIS_OK ||
-	    redisAsyncSetDisconnectCallback(ac, on_sub_down) != REDIS_OK) {
-		ac->data = NULL;
-		redisAsyncFree(ac);
+	ac = open_ctx(r, on_sub_connect, on_sub_down);
+	if (ac == NULL) {
 		sub_later(r);
 		return;
 	}
 	r->sub = ac;
-	if (r->password[0] != '\0' && r->url.user[0] != '\0')
-		rc = redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", r->url.user, r->password);
-	else if (r->password[0] != '\0')
-		rc = redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->password);
-	if (rc == REDIS_OK)
-		rc = redisAsyncCommand(ac, on_event, r, "SUBSCRIBE %sevents", r->prefix);
-	if (rc != REDIS_OK)
+	if (send_auth(r, ac, NULL) != REDIS_OK ||
+	    redisAsyncCommand(ac, on_event, r, "SUBSCRIBE %sevents", r->prefix) != REDIS_OK)
 		redisAsyncDisconnect(ac);
 }
 
@@ -339,21 +354,8 @@ void rds_conn_start(struct rds *r)
 
 	if (r->closing || r->refused || r->ac != NULL)
 		return;
-	ac = r->url.unix_socket ? redisAsyncConnectUnix(r->url.path)
-				: redisAsyncConnect(r->url.host, (int)r->url.port);
-	if (ac == NULL || ac->err) {
-		rds_trouble(r, "cannot connect", ac != NULL ? ac->errstr : "out of memory");
-		if (ac != NULL)
-			redisAsyncFree(ac);
-		retry_later(r);
-		return;
-	}
-	ac->data = r;
-	if (redisLibeventAttach(ac, r->base) != REDIS_OK ||
-	    redisAsyncSetConnectCallback(ac, on_connect) != REDIS_OK ||
-	    redisAsyncSetDisconnectCallback(ac, on_disconnect) != REDIS_OK) {
-		ac->data = NULL;
-		redisAsyncFree(ac);
+	ac = open_ctx(r, on_connect, on_disconnect);
+	if (ac == NULL) {
 		retry_later(r);
 		return;
 	}
@@ -363,7 +365,6 @@ void rds_conn_start(struct rds *r)
 	if (setup(r) != 0)
 		rds_conn_drop(r, "cannot send the setup");
 }
-
 
 static void on_take_back(evutil_socket_t fd, short what, void *arg)
 {

@@ -123,8 +123,11 @@ int ctl_status_print(const struct ctl_recs *rs)
 	       ", abandoned %" PRId64 "\n",
 	       num(r, "reports_success"), num(r, "reports_fail"), num(r, "reports_unavail"),
 	       num(r, "abandoned"));
-	printf("tracked:    %" PRId64 " entries, %" PRId64 " trusted pairs\n", num(r, "tracked"),
-	       num(r, "trusted"));
+	if (num(r, "tracked") < 0)
+		printf("tracked:    in the %s store, not counted here\n", word(r, "store"));
+	else
+		printf("tracked:    %" PRId64 " entries, %" PRId64 " trusted pairs\n",
+		       num(r, "tracked"), num(r, "trusted"));
 	printf("clients:    %" PRId64 " open, %" PRId64 " refused at max_clients; %" PRId64
 	       " protocol errors; %" PRId64 " log lines dropped\n",
 	       num(r, "clients"), num(r, "refused"), num(r, "proto_errors"),

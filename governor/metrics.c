@@ -193,9 +193,11 @@ static void gauges(struct out *o, const struct gov *g)
 	sample_i64(o, "authguard_queued", "class=\"failing\"", g->admit.q[AG_CLASS_DIRTY].len);
 	head(o, "authguard_clients", "gauge", "Open client connections.");
 	sample_i64(o, "authguard_clients", NULL, g->nclients);
-	head(o, "authguard_tracked_entries", "gauge", "Pairs, sources and users the store tracks.");
+	head(o, "authguard_tracked_entries", "gauge",
+	     "Pairs, sources and users the memory store tracks (0 with Redis: not counted).");
 	sample_i64(o, "authguard_tracked_entries", NULL, tracked);
-	head(o, "authguard_trusted_pairs", "gauge", "Trusted (user, source) pairs kept.");
+	head(o, "authguard_trusted_pairs", "gauge",
+	     "Trusted (user, source) pairs the memory store keeps (0 with Redis: not counted).");
 	sample_i64(o, "authguard_trusted_pairs", NULL, trusted);
 	head(o, "authguard_inflight_class", "gauge", "Admissions holding a slot, by class.");
 	sample_i64(o, "authguard_inflight_class", "class=\"trusted\"",

@@ -27,6 +27,7 @@
 #include "lists.h"
 #include "log.h"
 #include "rds.h"
+#include "stateio.h"
 
 #define LIST_LINE_MAX 512 /* "deny CIDR EXPIRES COMMENT_HEX" */
 #define LIST_LABEL    "list"
@@ -41,62 +42,42 @@ static void field_of(struct rds *r, int kind, const struct ag_cidr *c,
 	ag_fleetkey_hash(&r->key, 'l', kind == GOV_LIST_DENY ? "deny" : "allow", cs, out);
 }
 
-/* "allow|deny CIDR EXPIRES_MS COMMENT_HEX" */
+/* "allow|deny CIDR EXPIRES_MS COMMENT_HEX", as the state file writes a list
+ * line (governor/statefile.c; "-" for no comment). */
 static int line_of(const struct gov_list_entry *e, char *b, size_t cap)
 {
-	static const char hex[] = "0123456789abcdef";
-	char cs[64];
-	size_t o, i;
+	char cs[64], hex[2 * GOV_LIST_COMMENT_MAX + 1];
+	size_t cl = strlen(e->comment);
 	int n;
 
 	if (ag_cidr_format(&e->cidr, cs, sizeof(cs)) < 0)
 		return AG_ERR_INVAL;
-	n = snprintf(b, cap, "%s %s %" PRId64 " ", e->kind == GOV_LIST_DENY ? "deny" : "allow", cs,
-		     e->expires_ms);
-	if (n < 0 || (size_t)n >= cap)
-		return AG_ERR_TOOBIG;
-	o = (size_t)n;
-	for (i = 0; e->comment[i] != '\0'; i++) {
-		if (o + 3 > cap)
-			return AG_ERR_TOOBIG;
-		b[o++] = hex[(unsigned char)e->comment[i] >> 4];
-		b[o++] = hex[(unsigned char)e->comment[i] & 15];
-	}
-	b[o] = '\0';
-	return 0;
+	if (cl == 0)
+		strcpy(hex, "-");
+	else
+		sodium_bin2hex(hex, sizeof(hex), (const unsigned char *)e->comment, cl);
+	n = snprintf(b, cap, "%s %s %" PRId64 " %s", e->kind == GOV_LIST_DENY ? "deny" : "allow",
+		     cs, e->expires_ms, hex);
+	return n > 0 && (size_t)n < cap ? 0 : AG_ERR_TOOBIG;
 }
 
-static int unhex(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
+/* The state file's parsers read it back (governor/stateio.c). */
 static int parse_line(char *s, struct gov_list_entry *e)
 {
-	char *kind = strtok(s, " "), *cidr = strtok(NULL, " "), *exp = strtok(NULL, " ");
-	char *com = strtok(NULL, " "), *end;
-	size_t i, n;
-	long long v;
+	char *tok[4];
+	int n;
 
 	memset(e, 0, sizeof(*e));
-	if (kind == NULL || cidr == NULL || exp == NULL)
+	if (gov_sio_split(s, tok, 4, &n) != 0 || n != 4)
 		return AG_ERR_PROTO;
-	e->kind = strcmp(kind, "deny") == 0 ? GOV_LIST_DENY : strcmp(kind, "allow") == 0 ? GOV_LIST_ALLOW : 0;
-	v = strtoll(exp, &end, 10);
-	if (e->kind == 0 || ag_cidr_parse(cidr, &e->cidr) != 0 || *end != '\0' || v < 0)
+	e->kind = strcmp(tok[0], "deny") == 0	 ? GOV_LIST_DENY
+		  : strcmp(tok[0], "allow") == 0 ? GOV_LIST_ALLOW
+						 : 0;
+	if (e->kind == 0 || ag_cidr_parse(tok[1], &e->cidr) != 0 ||
+	    gov_sio_int(tok[2], 0, INT64_MAX, &e->expires_ms) != 0 ||
+	    gov_sio_unhex(tok[3], e->comment, sizeof(e->comment)) != 0)
 		return AG_ERR_PROTO;
-	e->expires_ms = v;
 	e->origin = GOV_ORIGIN_RUNTIME;
-	n = com != NULL ? strlen(com) : 0;
-	if (n % 2 != 0 || n / 2 >= sizeof(e->comment))
-		return AG_ERR_PROTO;
-	for (i = 0; i < n / 2; i++) {
-		int hi = unhex(com[2 * i]), lo = unhex(com[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return AG_ERR_PROTO;
-		e->comment[i] = (char)(hi << 4 | lo);
-	}
 	return 0;
 }
 

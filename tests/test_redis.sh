@@ -273,6 +273,20 @@ run A fleet.a2 -m cycles -c 1 -d 1 -u 1 -a 1 -f 100
 check "after the reset A admits the pair again (allow=$(lv fleet.a2 allow))" \
 	[ "$(lv fleet.a2 allow)" -gt 0 ]
 
+# The lists are the fleet's: a deny entry made on A denies on B, and an
+# unlist on B removes it on A; Redis holds it sealed.
+out=$("$ctl" -s "$dir/A.sock" deny 203.0.113.0/24 --ttl 1h --comment "scan net" 2>&1)
+check "deny on A is shared (exit $?)" has "$out" "^  shared: +yes$"
+denies_b() { "$ctl" -s "$dir/B.sock" explain bob 203.0.113.7 2>&1 | grep -Eq "^  rule: +deny$"; }
+check "the deny entry made on A denies on B within 2 s" wait_for 20 denies_b
+out=$("$ctl" -s "$dir/B.sock" --json lists 2>&1)
+check "B lists it with its comment" has "$out" '"cidr": "203.0.113.0/24".*"comment": "scan net"'
+check "Redis holds no address or comment of it" sh -c \
+	'! redis-cli -s "$1" --raw HGETALL "$2" | grep -Eq "203\.0\.113|scan net"' _ "$rsock" "${PFX}lists"
+"$ctl" -s "$dir/B.sock" unlist 203.0.113.0/24 >/dev/null 2>&1
+gone_a() { "$ctl" -s "$dir/A.sock" --json lists 2>&1 | grep -q '"entry": \[\]'; }
+check "unlist on B removes it on A within 2 s" wait_for 20 gone_a
+
 # ---- what is in Redis --------------------------------------------------------
 # Successes too (-f 50), so that trust (H, G) is written as well.
 

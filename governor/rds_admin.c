@@ -264,6 +264,17 @@ static void on_reset_page(redisAsyncContext *ac, void *reply, void *privdata)
 	(void)ac;
 }
 
+/* Keys a reset never clears: the fleet key's fingerprint and the fleet's
+ * lists (reset all clears rule state, as in the memory store, not lists). */
+static int kept(const struct rds *r, const char *k)
+{
+	size_t pl = strlen(r->prefix);
+
+	return strcmp(k, r->fp_key) == 0 ||
+	       (strncmp(k, r->prefix, pl) == 0 &&
+		(strcmp(k + pl, "lists") == 0 || strcmp(k + pl, "lists:gen") == 0));
+}
+
 static void on_scan(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct rds_reset *x = privdata;
@@ -289,7 +300,7 @@ static void on_scan(redisAsyncContext *ac, void *reply, void *privdata)
 	}
 	for (i = 0; i < keys->elements; i++)
 		if (keys->element[i]->type == REDIS_REPLY_STRING &&
-		    strcmp(keys->element[i]->str, r->fp_key) != 0)
+		    !kept(r, keys->element[i]->str))
 			batch[n++] = keys->element[i]->str;
 	/* An empty page: the script counts nothing, and the scan goes on. */
 	if (reset_call(r, x, batch, n, on_reset_page) != 0)

@@ -283,6 +283,11 @@ out=$("$ctl" -s "$dir/B.sock" --json lists 2>&1)
 check "B lists it with its comment" has "$out" '"cidr": "203.0.113.0/24".*"comment": "scan net"'
 check "Redis holds no address or comment of it" sh -c \
 	'! redis-cli -s "$1" --raw HGETALL "$2" | grep -Eq "203\.0\.113|scan net"' _ "$rsock" "${PFX}lists"
+# reset all clears rule state, never the lists (as in the memory store).
+"$ctl" -s "$dir/A.sock" reset all >/dev/null 2>&1
+out=$("$ctl" -s "$dir/B.sock" --json lists 2>&1)
+check "reset all keeps the fleet's lists" has "$out" '"cidr": "203.0.113.0/24"'
+check "reset all keeps them in Redis" [ "$(r HLEN "${PFX}lists")" = 1 ]
 "$ctl" -s "$dir/B.sock" unlist 203.0.113.0/24 >/dev/null 2>&1
 gone_a() { "$ctl" -s "$dir/A.sock" --json lists 2>&1 | grep -q '"entry": \[\]'; }
 check "unlist on B removes it on A within 2 s" wait_for 20 gone_a

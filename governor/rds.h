@@ -123,6 +123,20 @@ void rds_take_back_flush(struct rds *r);
 /* A key: PREFIX, kind, then one or two hashes (h2 may be NULL). */
 void rds_key(char *b, const struct rds *r, char kind, const char *h1, const char *h2);
 
+/* An attempt's keys, as the script takes them (KEYS P S A U H G), and the
+ * hashes they are made of. */
+struct rds_keys {
+	char hu[AG_FLEETKEY_HASH_LEN + 1], hs[AG_FLEETKEY_HASH_LEN + 1];
+	char p[RDS_KEY_MAX], s[RDS_KEY_MAX], a[RDS_KEY_MAX], u[RDS_KEY_MAX], h[RDS_KEY_MAX];
+	char g[RDS_KEY_MAX];
+};
+
+/* The keys of (user, source, agg): a NULL user or source hashes as "" (a
+ * name never used: the script still needs a key), a NULL or empty agg makes
+ * the source its own aggregate. */
+void rds_keys(const struct rds *r, const char *user, const char *source, const char *agg,
+	      struct rds_keys *k);
+
 /* ---- rds_neg.c: the negative cache ---- */
 
 /* 1 with *d filled when the pair has a cached hold at now. */

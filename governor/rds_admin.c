@@ -38,20 +38,6 @@ struct rds_desc {
 	void *arg;
 };
 
-/* " name_in=Nms", " name_ago=Nms" or " name=-", as store_admin.c writes. */
-static size_t put_when(char *b, size_t cap, const char *name, long long when, int64_t now)
-{
-	int n;
-
-	if (when <= 0)
-		n = snprintf(b, cap, " %s=-", name);
-	else if (when >= now)
-		n = snprintf(b, cap, " %s_in=%lldms", name, when - (long long)now);
-	else
-		n = snprintf(b, cap, " %s_ago=%lldms", name, (long long)now - when);
-	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-}
-
 static void on_describe(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	static char text[4096];
@@ -78,17 +64,17 @@ static void on_describe(redisAsyncContext *ac, void *reply, void *privdata)
 	if (x->has_user && x->has_source) {
 		ADD("kind=pair user=%s source=%s stored=%s failures=%lld inflight=%lld", x->user,
 		    x->source, v[0] ? "yes" : "no", v[1], v[2]);
-		o += put_when(text + o, sizeof(text) - o, "hold_until", v[3] > now ? v[3] : 0, now);
-		o += put_when(text + o, sizeof(text) - o, "last_fail", v[4], now);
-		o += put_when(text + o, sizeof(text) - o, "last_seen", v[5], now);
+		o += gov_store_when(text + o, sizeof(text) - o, "hold_until", v[3] > now ? v[3] : 0, now);
+		o += gov_store_when(text + o, sizeof(text) - o, "last_fail", v[4], now);
+		o += gov_store_when(text + o, sizeof(text) - o, "last_seen", v[5], now);
 		ADD(" trusted=%lld", v[6]);
-		o += put_when(text + o, sizeof(text) - o, "last_success", v[7], now);
+		o += gov_store_when(text + o, sizeof(text) - o, "last_success", v[7], now);
 		ADD("\n");
 	}
 	if (x->has_user) {
 		ADD("kind=user user=%s stored=%s ucfail=%lld cap_level=%lld", x->user,
 		    v[8] ? "yes" : "no", v[9], v[10]);
-		o += put_when(text + o, sizeof(text) - o, "cap_until", v[11] > now ? v[11] : 0, now);
+		o += gov_store_when(text + o, sizeof(text) - o, "cap_until", v[11] > now ? v[11] : 0, now);
 		ADD(" clean_tokens=%lld failing_tokens=%lld trusted_sources=%lld\n", v[12], v[13],
 		    v[14]);
 	}
@@ -97,7 +83,7 @@ static void on_describe(redisAsyncContext *ac, void *reply, void *privdata)
 		    v[16]);
 	if (x->has_agg) {
 		ADD("kind=agg agg=%s stored=%s", x->agg, v[17] ? "yes" : "no");
-		o += put_when(text + o, sizeof(text) - o, "last_fail", v[18], now);
+		o += gov_store_when(text + o, sizeof(text) - o, "last_fail", v[18], now);
 		ADD(" failing=%lld\n", v[19]);
 	}
 #undef ADD
@@ -110,9 +96,8 @@ int rds_admin_describe(void *ctx, const char *user, const char *source, const ch
 			      int64_t now, gov_store_described done, void *arg)
 {
 	struct rds *r = ctx;
-	char hu[AG_FLEETKEY_HASH_LEN + 1], hs[AG_FLEETKEY_HASH_LEN + 1];
-	char ha[AG_FLEETKEY_HASH_LEN + 1], nowb[24];
-	char kp[RDS_KEY_MAX], ks[RDS_KEY_MAX], ka[RDS_KEY_MAX], ku[RDS_KEY_MAX], kh[RDS_KEY_MAX];
+	struct rds_keys k;
+	char nowb[24];
 	struct rds_desc *x;
 	const char *argv[13];
 	size_t len[13];
@@ -138,14 +123,7 @@ int rds_admin_describe(void *ctx, const char *user, const char *source, const ch
 	snprintf(x->source, sizeof(x->source), "%s", source != NULL ? source : "");
 	snprintf(x->agg, sizeof(x->agg), "%s", agg != NULL ? agg : "");
 	/* A part not asked for still needs a key: one of a name never used. */
-	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_USER, user != NULL ? user : "", NULL, hu);
-	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_SOURCE, source != NULL ? source : "", NULL, hs);
-	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_AGG, agg != NULL ? agg : "", NULL, ha);
-	rds_key(kp, r, 'P', hu, hs);
-	rds_key(ks, r, 'S', hs, NULL);
-	rds_key(ka, r, 'A', ha, NULL);
-	rds_key(ku, r, 'U', hu, NULL);
-	rds_key(kh, r, 'H', hu, NULL);
+	rds_keys(r, user, source, agg, &k);
 	if (r->conf->clock == AG_CLOCK_REDIS)
 		snprintf(nowb, sizeof(nowb), "time");
 	else
@@ -153,16 +131,16 @@ int rds_admin_describe(void *ctx, const char *user, const char *source, const ch
 	argv[0] = "EVALSHA";
 	argv[1] = r->sha;
 	argv[2] = "5";
-	argv[3] = kp;
-	argv[4] = ks;
-	argv[5] = ka;
-	argv[6] = ku;
-	argv[7] = kh;
+	argv[3] = k.p;
+	argv[4] = k.s;
+	argv[5] = k.a;
+	argv[6] = k.u;
+	argv[7] = k.h;
 	argv[8] = "describe";
 	argv[9] = nowb;
 	argv[10] = r->confcsv;
 	argv[11] = "0";
-	argv[12] = hs;
+	argv[12] = k.hs;
 	for (i = 0; i < 13; i++)
 		len[i] = strlen(argv[i]);
 	if (r->ac == NULL || redisAsyncCommandArgv(r->ac, on_describe, x, 13, argv, len) != REDIS_OK) {
@@ -324,8 +302,7 @@ int rds_admin_reset(void *ctx, int scope, const char *user, const char *source,
 			   const char *agg, gov_store_resetted done, void *arg)
 {
 	struct rds *r = ctx;
-	char hu[AG_FLEETKEY_HASH_LEN + 1], hs[AG_FLEETKEY_HASH_LEN + 1];
-	char ha[AG_FLEETKEY_HASH_LEN + 1], k1[RDS_KEY_MAX], k2[RDS_KEY_MAX];
+	struct rds_keys k;
 	const char *named[2];
 	size_t n = 0;
 	struct rds_reset *x;
@@ -349,37 +326,23 @@ int rds_admin_reset(void *ctx, int scope, const char *user, const char *source,
 	x->done = done;
 	x->arg = arg;
 	strcpy(x->cursor, "0");
-	if (user != NULL)
-		ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_USER, user, NULL, hu);
-	if (source != NULL)
-		ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_SOURCE, source, NULL, hs);
+	rds_keys(r, user, source, agg, &k);
 	switch (scope) {
 	case GOV_RESET_USER: /* the user, its trust, then its pairs */
-		rds_key(k1, r, 'U', hu, NULL);
-		rds_key(k2, r, 'H', hu, NULL);
-		named[n++] = k1;
-		named[n++] = k2;
-		snprintf(x->pattern, sizeof(x->pattern), "%sP%s*", r->prefix, hu);
+		named[n++] = k.u;
+		named[n++] = k.h;
+		snprintf(x->pattern, sizeof(x->pattern), "%sP%s*", r->prefix, k.hu);
 		break;
 	case GOV_RESET_SOURCE: /* its rate, its aggregate, then its pairs */
-		rds_key(k1, r, 'S', hs, NULL);
-		if (agg != NULL) {
-			ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_AGG, agg, NULL, ha);
-			rds_key(k2, r, 'A', ha, NULL);
-		} else {
-			rds_key(k2, r, 'A', hs, NULL);
-		}
-		named[n++] = k1;
-		named[n++] = k2;
+		named[n++] = k.s;
+		named[n++] = k.a;
 		snprintf(x->pattern, sizeof(x->pattern), "%sP%.*s%s", r->prefix,
-			 AG_FLEETKEY_HASH_LEN, "??????????????????????????????????", hs);
+			 AG_FLEETKEY_HASH_LEN, "??????????????????????????????????", k.hs);
 		break;
 	case GOV_RESET_PAIR: /* the pair and its trust: no scan */
-		rds_key(k1, r, 'P', hu, hs);
-		rds_key(k2, r, 'H', hu, NULL);
-		named[n++] = k1;
-		named[n++] = k2;
-		strcpy(x->member, hs);
+		named[n++] = k.p;
+		named[n++] = k.h;
+		strcpy(x->member, k.hs);
 		break;
 	default: /* all: every key of the prefix */
 		snprintf(x->pattern, sizeof(x->pattern), "%s*", r->prefix);

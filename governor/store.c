@@ -1,6 +1,7 @@
 /* store.c - what every store shares: rule names, the state word, one way
  * to call a store that answers at once or later, and the generic free. */
 #include "config.h"
+#include <stdio.h>
 #include <string.h>
 #include "ag_err.h"
 #include "store.h"
@@ -96,6 +97,24 @@ int gov_store_reset(struct gov_store *s, int scope, const char *user, const char
 int gov_store_is_async(const struct gov_store *s)
 {
 	return s != NULL && s->ops != NULL && s->ops->decide_async != NULL;
+}
+
+size_t gov_store_when(char *b, size_t cap, const char *name, int64_t when, int64_t now)
+{
+	int n;
+
+	if (when <= 0)
+		n = snprintf(b, cap, " %s=-", name);
+	else if (when >= now)
+		n = snprintf(b, cap, " %s_in=%lldms", name, (long long)(when - now));
+	else
+		n = snprintf(b, cap, " %s_ago=%lldms", name, (long long)(now - when));
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap > 0)
+			b[0] = '\0';
+		return 0;
+	}
+	return (size_t)n;
 }
 
 void gov_store_free(struct gov_store *s)

@@ -205,6 +205,11 @@ int gov_store_reset(struct gov_store *s, int scope, const char *user, const char
 /* 1 when the store answers later (decide_async). */
 int gov_store_is_async(const struct gov_store *s);
 
+/* A time field of a describe line, as every store writes it: " NAME=-"
+ * (when <= 0), " NAME_in=Nms" or " NAME_ago=Nms" relative to now. Returns
+ * the length written ("" and 0 when it does not fit cap). */
+size_t gov_store_when(char *b, size_t cap, const char *name, int64_t when, int64_t now);
+
 /* Calls destroy; NULL-safe. */
 void gov_store_free(struct gov_store *s);
 

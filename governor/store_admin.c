@@ -147,12 +147,10 @@ static const char *esc(char *dst, const char *s)
 /* " NAME_in=Xms" for a time ahead, " NAME_ago=Xms" for one behind, "=-" for none. */
 static void put_time(struct text *t, const char *name, int64_t when, int64_t now)
 {
-	if (when <= 0)
-		put(t, " %s=-", name);
-	else if (when >= now)
-		put(t, " %s_in=%lldms", name, (long long)(when - now));
-	else
-		put(t, " %s_ago=%lldms", name, (long long)(now - when));
+	char b[96];
+
+	gov_store_when(b, sizeof(b), name, when, now);
+	put(t, "%s", b);
 }
 
 static int64_t tokens(const struct ag_rate *r, int64_t burst, const struct gov_tat *tat,

@@ -94,32 +94,38 @@ void rds_key(char *b, const struct rds *r, char kind, const char *h1, const char
 		 h2 != NULL ? h2 : "");
 }
 
+void rds_keys(const struct rds *r, const char *user, const char *source, const char *agg,
+	      struct rds_keys *k)
+{
+	char ha[AG_FLEETKEY_HASH_LEN + 1];
+
+	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_USER, user != NULL ? user : "", NULL, k->hu);
+	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_SOURCE, source != NULL ? source : "", NULL, k->hs);
+	/* The pair's key is the user's hash then the source's, so that a reset
+	 * of a user or a source finds its pairs by pattern (SCAN). */
+	rds_key(k->p, r, 'P', k->hu, k->hs);
+	rds_key(k->s, r, 'S', k->hs, NULL);
+	if (agg != NULL && agg[0] != '\0') {
+		ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_AGG, agg, NULL, ha);
+		rds_key(k->a, r, 'A', ha, NULL);
+	} else {
+		rds_key(k->a, r, 'A', k->hs, NULL);
+	}
+	rds_key(k->u, r, 'U', k->hu, NULL);
+	rds_key(k->h, r, 'H', k->hu, NULL);
+	rds_key(k->g, r, 'G', "", NULL);
+}
+
 /* EVALSHA (or EVAL, after NOSCRIPT) of q. 0, or AG_ERR_* (nothing sent). */
 static int send_req(struct rds *r, struct rds_req *q)
 {
-	char hu[AG_FLEETKEY_HASH_LEN + 1], hs[AG_FLEETKEY_HASH_LEN + 1];
-	char ha[AG_FLEETKEY_HASH_LEN + 1];
-	char kp[RDS_KEY_MAX], ks[RDS_KEY_MAX], ka[RDS_KEY_MAX], kusr[RDS_KEY_MAX];
-	char kh[RDS_KEY_MAX], kg[RDS_KEY_MAX], now[24], flags[8], a6[24], a7[24];
+	char now[24], flags[8], a6[24], a7[24];
 	const char *argv[RDS_ARGS];
 	size_t len[RDS_ARGS];
+	struct rds_keys k;
 	int n = 0, i;
 
-	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_USER, q->user, NULL, hu);
-	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_SOURCE, q->source, NULL, hs);
-	/* The pair's key is the user's hash then the source's, so that a reset
-	 * of a user or a source finds its pairs by pattern (SCAN). */
-	rds_key(kp, r, 'P', hu, hs);
-	rds_key(ks, r, 'S', hs, NULL);
-	if (q->has_agg) {
-		ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_AGG, q->agg, NULL, ha);
-		rds_key(ka, r, 'A', ha, NULL);
-	} else {
-		rds_key(ka, r, 'A', hs, NULL);
-	}
-	rds_key(kusr, r, 'U', hu, NULL);
-	rds_key(kh, r, 'H', hu, NULL);
-	rds_key(kg, r, 'G', "", NULL);
+	rds_keys(r, q->user, q->source, q->has_agg ? q->agg : NULL, &k);
 	if (r->conf->clock == AG_CLOCK_REDIS)
 		snprintf(now, sizeof(now), "time");
 	else
@@ -135,17 +141,17 @@ static int send_req(struct rds *r, struct rds_req *q)
 	argv[n++] = q->retried ? "EVAL" : "EVALSHA";
 	argv[n++] = q->retried ? gov_redis_script : r->sha;
 	argv[n++] = "6";
-	argv[n++] = kp;
-	argv[n++] = ks;
-	argv[n++] = ka;
-	argv[n++] = kusr;
-	argv[n++] = kh;
-	argv[n++] = kg;
+	argv[n++] = k.p;
+	argv[n++] = k.s;
+	argv[n++] = k.a;
+	argv[n++] = k.u;
+	argv[n++] = k.h;
+	argv[n++] = k.g;
 	argv[n++] = q->op == RQ_DECIDE ? "decide" : "report";
 	argv[n++] = now;
 	argv[n++] = r->confcsv;
 	argv[n++] = flags;
-	argv[n++] = hs;
+	argv[n++] = k.hs;
 	argv[n++] = a6;
 	argv[n++] = a7;
 	for (i = 0; i < n; i++)

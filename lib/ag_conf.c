@@ -183,7 +183,7 @@ static const struct ag_option table[] = {
      .defval = "",
      .help = "where Redis is (backend = redis); an IP address, never a host name",
      .check = check_redis_url,
-     .expect = "redis://IP:PORT[/DB], redis://[IPv6]:PORT[/DB] or unix:///PATH[?db=N]"},
+     .expect = "redis://IP:PORT[/DB], redis://[IPv6]:PORT[/DB] or unix://[USER:@]/PATH[?db=N]"},
     C_OPT("store", "redis_password_file", AG_T_PATH, redis_password_file, 0, FILE_PATH_MAX, "",
 	  "file holding the Redis password (AUTH; with redis://USER:@..., the ACL user's)"),
     C_OPT("store", "redis_timeout", AG_T_DURATION, redis_timeout_ms, 1, 10 * MS_S, "50ms",

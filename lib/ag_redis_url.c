@@ -100,10 +100,19 @@ static int parse_tcp(const char *s, struct ag_redis_url *u, char *why, size_t wh
 
 static int parse_unix(const char *s, struct ag_redis_url *u, char *why, size_t whylen)
 {
-	const char *q = strchr(s, '?');
-	size_t pl = q != NULL ? (size_t)(q - s) : strlen(s);
+	const char *at = s[0] != '/' ? strstr(s, "@/") : NULL;
+	const char *q;
+	size_t pl;
 	long v;
 
+	/* unix://USER:@/PATH names an ACL user, as redis:// does. */
+	if (at != NULL) {
+		if (credentials(s, (size_t)(at - s), u) != 0)
+			return fail(why, whylen, "credentials must be USER:PASSWORD@ (better: redis_password_file)");
+		s = at + 1;
+	}
+	q = strchr(s, '?');
+	pl = q != NULL ? (size_t)(q - s) : strlen(s);
 	if (pl == 0 || s[0] != '/')
 		return fail(why, whylen, "unix:// needs an absolute path (unix:///run/redis/redis.sock)");
 	if (pl >= sizeof(u->path))

@@ -2,7 +2,7 @@
  * Redis, parsed strictly (ag_redis_url.c).
  *
  *   redis://[USER:PASSWORD@]IP:PORT[/DB]   IPv4 or [IPv6] literal
- *   unix:///PATH[?db=DB]
+ *   unix://[USER:PASSWORD@]/PATH[?db=DB]
  *
  * Host names are refused: hiredis 0.14 resolves them with a blocking call
  * on the event loop. A password belongs in redis_password_file rather than

@@ -537,12 +537,14 @@ static void cases_for(const struct ag_option *o, struct cases *k)
 			add(k->good, &k->ngood, "redis://ag:s3cret@10.1.2.3:6380/2");
 			add(k->good, &k->ngood, "redis://authguard:@[::1]:6379/0");
 			add(k->good, &k->ngood, "unix:///run/redis/redis.sock?db=3");
+			add(k->good, &k->ngood, "unix://authguard:@/run/redis/redis.sock");
 			add(k->good, &k->ngood, "%s", "");
 			add(k->bad, &k->nbad, "redis://localhost:6379");
 			add(k->bad, &k->nbad, "redis://127.0.0.1");
 			add(k->bad, &k->nbad, "redis://127.0.0.1:0");
 			add(k->bad, &k->nbad, "redis://127.0.0.1:6379/x");
 			add(k->bad, &k->nbad, "unix://run/redis.sock");
+			add(k->bad, &k->nbad, "unix://authguard@/run/redis.sock");
 			add(k->bad, &k->nbad, "unix:///run/redis.sock?db=");
 			add(k->bad, &k->nbad, "redis://127.0.0.1:6379 ");
 			break;

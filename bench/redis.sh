@@ -2,8 +2,9 @@
 # Reproduces the Redis store's figures in BENCHMARKS.md, on this one
 # machine: a redis-server on a Unix socket (no persistence), a governor with
 # backend = redis, and bench/ag-load; and, in the same run, redis-benchmark
-# running the same script (EVALSHA of governor/redis/rules.lua, decide in
-# commit mode, keys of the same shape) as the ceiling the store can reach.
+# running the same rules (FCALL of the library the governor loaded from
+# governor/redis/rules.lua, decide in check and in commit mode, keys of the
+# same shape) as the ceiling the store can reach.
 # Prints each process's CPU time, and Redis's CPU per request.
 #   sh bench/redis.sh [BUILD_DIR] [SECONDS]
 set -eu
@@ -27,6 +28,9 @@ socket = $d/gov.sock
 user_socket =
 max_clients = 8192
 state_file =
+[overload]
+; slots are not what is measured here: every admitted attempt gets one
+max_inflight = 4096
 [store]
 backend = redis
 redis = unix://$d/redis.sock
@@ -45,18 +49,22 @@ per_us() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%.1f", s * 1000000 / n }'; }
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(uname -r), $(redis-server --version | cut -d' ' -f3)"
 echo
 
-# ---- the ceiling: redis-benchmark, the same script and key shapes ----
-sha=$(redis-cli -s "$d/redis.sock" SCRIPT LOAD "$(cat "$top/governor/redis/rules.lua")")
+# ---- the ceiling: redis-benchmark, the same rules and key shapes ----
+fn=$(redis-cli -s "$d/redis.sock" FUNCTION LIST | grep -o 'authguard_[0-9a-f]*' | head -n 1)
 conf="3,1000,3600000,900000,60,60000,20,10,60000,5,100,60000,86400000,2592000000,32,1000000,60000"
-k=xxxxxxxxxxxxxxxxxxxxxx # a hash's length (22)
-r0=$(cpu "$rpid")
-echo "### ceiling: redis-benchmark -c 50, EVALSHA decide (commit), random keys"
-redis-benchmark -s "$d/redis.sock" -c 50 -n $((secs * 40000)) -r 1000000 -q \
-	EVALSHA "$sha" 6 "ag:P${k}__rand_int__" "ag:S${k}__rand_int__" "ag:A${k}__rand_int__" \
-	"ag:U${k}__rand_int__" "ag:H${k}__rand_int__" ag:G decide time "$conf" 0 "m__rand_int__" 1 7 |
-	tr '\r' '\n' | grep -E 'requests per second' | tail -1
-echo "redis cpu: $(minus "$(cpu "$rpid")" "$r0") s"
-echo
+k=xxxxxxxxxxx # a hash's length (11); prefix "bench:" keeps them
+# apart from the governor's
+for mode in 0 1; do
+	r0=$(cpu "$rpid")
+	n=$((secs * 40000))
+	echo "### ceiling: redis-benchmark -c 50, FCALL decide ($([ $mode = 1 ] && echo commit || echo check)), random keys"
+	redis-benchmark -s "$d/redis.sock" -c 50 -n $n -r 1000000 -q \
+		FCALL "$fn" 6 "bench:P${k}__rand_int__" "bench:S${k}__rand_int__" "bench:A${k}__rand_int__" \
+		"bench:U${k}__rand_int__" "bench:H${k}__rand_int__" bench:G decide time "$conf" 0 "m__rand_int__" $mode 7 |
+		tr '\r' '\n' | grep -E 'requests per second' | tail -1
+	echo "redis cpu: $(minus "$(cpu "$rpid")" "$r0") s, $(per_us "$(minus "$(cpu "$rpid")" "$r0")" $n) us a call"
+	echo
+done
 
 run() { # label, ag-load arguments...
 	label=$1; shift
@@ -71,7 +79,12 @@ run() { # label, ag-load arguments...
 }
 rate_of() { "$load" -s "$d/gov.sock" -t 1 -d "$secs" "$@" | awk '/^throughput:/ {printf "%d", $2}'; }
 
-for spec in "cycles:-m cycles -c 50 --precheck" "decisions-p8:-m decisions -c 50 -p 8"; do
+# flood: the default mix (1000 users, 1000 sources, 30% failures): most
+# attempts are held and denied at PRECHECK (negative cache or one call).
+# admitted: 100,000 users and 131,072 sources, each seen about once in a
+# run: every attempt is PRECHECK, DECIDE (commit) and REPORT in Redis.
+for spec in "cycles-flood:-m cycles -c 50 --precheck" \
+	"cycles-admitted:-m cycles -c 50 --precheck -u 100000 -a 131072 -f 30"; do
 	name=${spec%%:*}; args=${spec#*:}
 	# shellcheck disable=SC2086
 	sat=$(rate_of $args)
@@ -82,3 +95,31 @@ for spec in "cycles:-m cycles -c 50 --precheck" "decisions-p8:-m decisions -c 50
 done
 echo "### store state after the runs"
 "$b/authguardctl" -s "$d/gov.sock" status | grep -E '^(store|requests|latency)'
+
+# ---- Redis memory per key, through the governor ----
+# The governor's keys dropped, then 2000 users x 2000 addresses, half the
+# attempts failing: used_memory per key in all (expires entries, both
+# dicts' buckets, client buffers), and MEMORY USAGE of 200 keys per kind.
+R() { redis-cli -s "$d/redis.sock" "$@"; }
+R --scan --pattern 'ag:[PSAUHG]*' | xargs -r -n 500 redis-cli -s "$d/redis.sock" UNLINK >/dev/null
+R --scan --pattern 'bench:*' | xargs -r -n 500 redis-cli -s "$d/redis.sock" UNLINK >/dev/null
+sleep 1
+used() { R INFO memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
+nk() { R DBSIZE; }
+m0=$(used); k0=$(nk)
+"$load" -s "$d/gov.sock" -t 1 -d 3 -m cycles -c 4 -u 2000 -a 2000 -f 50 >/dev/null
+m1=$(used); k1=$(nk)
+echo "### memory: $((k1 - k0)) keys, used_memory +$((m1 - m0)) bytes, $(((m1 - m0) / (k1 - k0))) a key in all"
+for kind in P S A U H; do
+	R --scan --pattern "ag:$kind*" | head -n 200 >"$d/k.$kind"
+	n=$(wc -l <"$d/k.$kind")
+	[ "$n" -gt 0 ] || continue
+	sum=0 n=0
+	while read -r key; do
+		u=$(R MEMORY USAGE "$key")
+		case $u in '' | *[!0-9]*) continue ;; esac # expired since the scan
+		sum=$((sum + u)) n=$((n + 1))
+	done <"$d/k.$kind"
+	[ "$n" -gt 0 ] || continue
+	echo "MEMORY USAGE $kind: $((sum / n)) bytes (mean of $n keys, key $(head -n 1 "$d/k.$kind" | tr -d '\n' | wc -c) bytes)"
+done

@@ -50,7 +50,8 @@ struct rds {
 	int refused;	       /* another fleet key is in Redis: never ready */
 	int setup_failed;      /* a setup step failed on this connection */
 	int64_t state_since;   /* wall ms */
-	char sha[41];	       /* the script's SHA1 as Redis said it */
+	char fn[32];	       /* the rules' function: authguard_ + 16 hex of their digest */
+	char *lib;	       /* the library FUNCTION LOAD sends (rds_lib_init) */
 	struct event *retry;   /* reconnect */
 	struct event *connect; /* connect + setup deadline */
 	int64_t pending;       /* commands in flight */
@@ -83,7 +84,7 @@ struct rds_req {
 	struct event *timer;
 	int op;
 	int answered; /* the governor has its answer (timer, or local) */
-	int retried;  /* NOSCRIPT: sent again with EVAL */
+	int retried;  /* "Function not found": loaded and sent again */
 	gov_store_decided ddone;
 	gov_store_reported rdone;
 	void *arg;
@@ -102,8 +103,12 @@ struct rds_req {
 void rds_set_state(struct rds *r, int state, const char *why);
 /* A kind of trouble, logged at most once per RDS_LOG_EVERY_MS. */
 void rds_trouble(struct rds *r, const char *what, const char *detail);
-/* Creates the timers. 0 or AG_ERR_NOMEM. */
+/* Names and builds the rules' library, creates the timers. 0 or
+ * AG_ERR_NOMEM. */
 int rds_conn_init(struct rds *r);
+/* Sends FUNCTION LOAD of the rules on the main connection (after Redis
+ * said "Function not found"). 0, or AG_ERR_IO. */
+int rds_lib_load(struct rds *r);
 /* Connects (setup pipelined; ready when it all answered), or retries later. */
 void rds_conn_start(struct rds *r);
 /* Drops the connection: pending commands are answered locally; a new one

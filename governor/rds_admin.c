@@ -128,8 +128,8 @@ int rds_admin_describe(void *ctx, const char *user, const char *source, const ch
 		snprintf(nowb, sizeof(nowb), "time");
 	else
 		snprintf(nowb, sizeof(nowb), "%" PRId64, now);
-	argv[0] = "EVALSHA";
-	argv[1] = r->sha;
+	argv[0] = "FCALL";
+	argv[1] = r->fn;
 	argv[2] = "5";
 	argv[3] = k.p;
 	argv[4] = k.s;
@@ -195,8 +195,8 @@ static int reset_call(struct rds *r, struct rds_reset *x, const char *const *key
 			snprintf(now, sizeof(now), "time");
 		else
 			snprintf(now, sizeof(now), "%" PRId64, ag_wall_ms());
-		argv[a++] = "EVALSHA";
-		argv[a++] = r->sha;
+		argv[a++] = "FCALL";
+		argv[a++] = r->fn;
 		argv[a++] = nk;
 		argv[a++] = kg;
 		for (i = 0; i < n; i++)

@@ -1,8 +1,8 @@
 /* rds_conn.c - the Redis store's connections (see store_redis.h).
  *
  * The main connection: connect (with a deadline of its own: hiredis 0.14
- * has no connect timeout), then AUTH, SELECT, CONFIG GET (warnings), SCRIPT
- * LOAD and the fleet key's fingerprint, pipelined; the store is ready when
+ * has no connect timeout), then AUTH, SELECT, CONFIG GET (warnings),
+ * FUNCTION LOAD (the rules) and the fleet key's fingerprint, pipelined; the store is ready when
  * the last of them answers. On any failure it is dropped and tried again
  * every second. The subscription (PREFIXevents) has a connection of its
  * own: a message, a (re)subscription or its loss flushes the negative cache.
@@ -198,6 +198,10 @@ static void on_setup(redisAsyncContext *ac, void *reply, void *privdata)
 		}
 		return;
 	}
+	/* Another governor of this version loaded the library first. */
+	if (rep->type == REDIS_REPLY_ERROR && strcmp(step, "script") == 0 &&
+	    strstr(rep->str, "already exists") != NULL)
+		return;
 	if (rep->type == REDIS_REPLY_ERROR) {
 		/* Once per RDS_LOG_EVERY_MS: a wrong password would log every retry. */
 		if (!r->setup_failed) {
@@ -210,12 +214,8 @@ static void on_setup(redisAsyncContext *ac, void *reply, void *privdata)
 		return;
 	}
 	if (strcmp(step, "script") == 0) {
-		if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+		if (rep->type != REDIS_REPLY_STRING || strcmp(rep->str, r->fn) != 0)
 			r->setup_failed = 1;
-			return;
-		}
-		memcpy(r->sha, rep->str, 40);
-		r->sha[40] = '\0';
 	} else if (strcmp(step, "fleet key") == 0) {
 		/* SET NX then GET: the key in Redis is the first host's. */
 		if (rep->type != REDIS_REPLY_STRING || strcmp(rep->str, r->fp) != 0) {
@@ -264,7 +264,7 @@ static int setup(struct rds *r)
 	if (rc == REDIS_OK)
 		rc = redisAsyncCommand(ac, on_setup, "config", "CONFIG GET appendonly");
 	if (rc == REDIS_OK)
-		rc = redisAsyncCommand(ac, on_setup, "script", "SCRIPT LOAD %s", gov_redis_script);
+		rc = redisAsyncCommand(ac, on_setup, "script", "FUNCTION LOAD %s", r->lib);
 	if (rc == REDIS_OK)
 		rc = redisAsyncCommand(ac, on_setup, "set", "SET %s %s NX", r->fp_key, r->fp);
 	if (rc == REDIS_OK)
@@ -371,8 +371,43 @@ static void on_take_back(evutil_socket_t fd, short what, void *arg)
 	rds_take_back_flush(arg);
 }
 
+/* The library: its name is the rules' digest, so that governors of one
+ * version share it and an upgrade loads its own beside the old one (a
+ * FUNCTION LOAD never replaces another version's rules under it). */
+static int lib_init(struct rds *r)
+{
+	static const char head[] = "#!lua name=%s\nlocal FN = '%s'\n";
+	unsigned char d[8];
+	size_t i, n;
+
+	crypto_generichash(d, sizeof(d), (const unsigned char *)gov_redis_script,
+			   strlen(gov_redis_script), NULL, 0);
+	n = (size_t)snprintf(r->fn, sizeof(r->fn), "authguard_");
+	for (i = 0; i < sizeof(d); i++)
+		n += (size_t)snprintf(r->fn + n, sizeof(r->fn) - n, "%02x", d[i]);
+	n = sizeof(head) + 2 * strlen(r->fn) + strlen(gov_redis_script);
+	r->lib = malloc(n);
+	if (r->lib == NULL)
+		return AG_ERR_NOMEM;
+	snprintf(r->lib, n, head, r->fn, r->fn);
+	strcat(r->lib, gov_redis_script);
+	return 0;
+}
+
+int rds_lib_load(struct rds *r)
+{
+	/* The reply is not needed: "already exists" is success, and an FCALL
+	 * sent after it on the connection says whether it worked. */
+	return r->ac != NULL &&
+			       redisAsyncCommand(r->ac, NULL, NULL, "FUNCTION LOAD %s", r->lib) == REDIS_OK
+		   ? 0
+		   : AG_ERR_IO;
+}
+
 int rds_conn_init(struct rds *r)
 {
+	if (lib_init(r) != 0)
+		return AG_ERR_NOMEM;
 	r->retry = evtimer_new(r->base, on_retry, r);
 	r->connect = evtimer_new(r->base, on_connect_deadline, r);
 	r->sub_retry = evtimer_new(r->base, on_sub_retry, r);
@@ -408,4 +443,6 @@ void rds_conn_free(struct rds *r)
 	if (r->tb_timer != NULL)
 		event_free(r->tb_timer);
 	r->sub_retry = r->retry = r->connect = r->tb_timer = NULL;
+	free(r->lib);
+	r->lib = NULL;
 }

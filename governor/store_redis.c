@@ -2,7 +2,7 @@
  * answers, the store's operations, and setting it up. The connections are
  * rds_conn.c, the negative cache rds_neg.c, describe and reset rds_admin.c.
  *
- * A request is one EVALSHA with its own timer. Whichever comes first wins:
+ * A request is one FCALL with its own timer. Whichever comes first wins:
  * the reply, or the timer (redis_timeout), which has the attempt decided on
  * this host alone by the local memory store. A reply that comes after its
  * timer is dropped, except that a commit Redis made for an attempt already
@@ -116,7 +116,7 @@ void rds_keys(const struct rds *r, const char *user, const char *source, const c
 	rds_key(k->g, r, 'G', "", NULL);
 }
 
-/* EVALSHA (or EVAL, after NOSCRIPT) of q. 0, or AG_ERR_* (nothing sent). */
+/* FCALL of q. 0, or AG_ERR_* (nothing sent). */
 static int send_req(struct rds *r, struct rds_req *q)
 {
 	char now[24], flags[8], a6[24], a7[24];
@@ -138,8 +138,8 @@ static int send_req(struct rds *r, struct rds_req *q)
 		snprintf(a6, sizeof(a6), "%d", q->outcome);
 		snprintf(a7, sizeof(a7), "%d", q->jitter);
 	}
-	argv[n++] = q->retried ? "EVAL" : "EVALSHA";
-	argv[n++] = q->retried ? gov_redis_script : r->sha;
+	argv[n++] = "FCALL";
+	argv[n++] = r->fn;
 	argv[n++] = "6";
 	argv[n++] = k.p;
 	argv[n++] = k.s;
@@ -271,23 +271,39 @@ static void details(struct gov_decision *d, const long long *v, const struct ag_
 	}
 }
 
-/* The decide reply: 31 integers (governor/redis/rules.lua). */
+/* The decide reply's 31 integers, joined by ',' (governor/redis/rules.lua):
+ * each an optional '-' and 1..18 digits, nothing else. 0 or AG_ERR_PROTO. */
+static int decide_ints(const char *s, size_t len, long long *v)
+{
+	const char *end = s + len;
+	size_t i, nd;
+	int neg;
+
+	for (i = 0; i < RDS_DECIDE_REPLY; i++) {
+		neg = s < end && *s == '-';
+		s += neg;
+		v[i] = 0;
+		for (nd = 0; s < end && *s >= '0' && *s <= '9' && nd < 18; nd++)
+			v[i] = v[i] * 10 + (*s++ - '0');
+		if (nd == 0)
+			return AG_ERR_PROTO;
+		v[i] = neg ? -v[i] : v[i];
+		if (i + 1 < RDS_DECIDE_REPLY && (s >= end || *s++ != ','))
+			return AG_ERR_PROTO;
+	}
+	return s == end ? 0 : AG_ERR_PROTO;
+}
+
 static int parse_decision(const redisReply *rep, struct gov_decision *d,
 			  const struct ag_conf *conf, int terse, int *cacheable)
 {
 	static const int rules[4] = {GOV_RULE_BACKOFF, GOV_RULE_USER_CAP, GOV_RULE_SOURCE_RATE,
 				     GOV_RULE_USER_RATE};
 	long long v[RDS_DECIDE_REPLY];
-	size_t i;
 	int s;
 
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != RDS_DECIDE_REPLY)
+	if (rep->type != REDIS_REPLY_STRING || decide_ints(rep->str, rep->len, v) != 0)
 		return AG_ERR_PROTO;
-	for (i = 0; i < RDS_DECIDE_REPLY; i++) {
-		if (rep->element[i]->type != REDIS_REPLY_INTEGER)
-			return AG_ERR_PROTO;
-		v[i] = rep->element[i]->integer;
-	}
 	memset(d, 0, sizeof(*d));
 	if ((v[0] != AG_V_ALLOW && v[0] != AG_V_DENY && v[0] != GOV_NOSLOT) || v[1] < 0 ||
 	    v[1] >= GOV_RULE_COUNT || v[2] < 0 || v[3] < 0 || v[3] >= AG_CLASS_COUNT)
@@ -371,11 +387,13 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
 	r->pending--;
 	if (rep != NULL && rep->type == REDIS_REPLY_ERROR && !q->retried &&
-	    strncmp(rep->str, "NOSCRIPT", 8) == 0 && !r->closing) {
-		/* Redis lost the script (restart, SCRIPT FLUSH): EVAL loads it.
-		 * The timer keeps running: the wait stays within the budget. */
+	    strstr(rep->str, "Function not found") != NULL && !r->closing) {
+		/* Redis lost the library (FUNCTION FLUSH, a restart without
+		 * persistence): load it and ask again on the same connection,
+		 * which runs them in order. The timer keeps running: the wait
+		 * stays within the budget. */
 		q->retried = 1;
-		if (send_req(r, q) == 0)
+		if (rds_lib_load(r) == 0 && send_req(r, q) == 0)
 			return;
 	}
 	if (q->timer != NULL)

@@ -1,7 +1,7 @@
 /* store_redis.h - the Redis store: rules 2-4 for a whole fleet, in one
  * Redis shared by every host's governor (store_redis.c).
  *
- * Each decide and report is one EVALSHA of governor/redis/rules.lua on a
+ * Each decide and report is one FCALL of governor/redis/rules.lua on a
  * hiredis async connection driven by the governor's event loop: no blocking
  * call, many commands in flight. Names never reach Redis in clear: every key
  * is a keyed hash under the fleet key (lib/ag_fleetkey.h).

@@ -24,6 +24,7 @@
 /* 128 bits: two names collide with probability about n^2 / 2^129, nothing
  * for the few million keys a fleet holds. */
 #define DIGEST_LEN 16
+#define HASH_BYTES 8 /* of a name's digest, kept: AG_FLEETKEY_HASH_LEN characters */
 
 /* Subkeys: a context per purpose and an id per subkey, so that no two
  * purposes ever share a key even if one of the two is changed by mistake.
@@ -48,8 +49,9 @@ _Static_assert(AG_FLEETKEY_BYTES == crypto_secretbox_KEYBYTES, "box key size");
 _Static_assert(AG_FLEETKEY_SEAL_OVERHEAD == crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES,
 	       "box overhead");
 _Static_assert(AG_FLEETKEY_HASH_LEN + 1 ==
-		   sodium_base64_ENCODED_LEN(DIGEST_LEN, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+		   sodium_base64_ENCODED_LEN(HASH_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
 	       "hash length");
+_Static_assert(HASH_BYTES <= DIGEST_LEN, "hash bytes");
 _Static_assert(DIGEST_LEN >= crypto_generichash_BYTES_MIN, "digest length");
 _Static_assert(AG_FLEETKEY_FP_LEN % 2 == 0 && AG_FLEETKEY_FP_LEN / 2 <= DIGEST_LEN,
 	       "fingerprint length");
@@ -399,9 +401,13 @@ static void put_part(crypto_generichash_state *st, const char *s)
 	crypto_generichash_update(st, (const uint8_t *)s, (unsigned long long)n);
 }
 
-/* Base64url without padding: 22 characters for 128 bits where hex takes 32.
+/* The first 8 bytes of a 16-byte keyed BLAKE2b (libsodium's shortest; a
+ * truncated PRF is a PRF), in base64url without padding: 11 characters.
  * These become Redis key suffixes and set members, kept in memory once per
- * tracked name, so the 10 bytes matter. [A-Za-z0-9_-] is safe in a key, a
+ * tracked name, so every byte counts: 64 bits keep a fleet's names apart
+ * (two of a billion names collide with odds of about 3 in 100), and only
+ * the fleet key can tell which names would. Keys of 15 and 26 bytes fit
+ * jemalloc's 24- and 32-byte classes (docs/redis.md, "Memory"). [A-Za-z0-9_-] is safe in a key, a
  * log line and a shell word, and holds neither ':' (the usual separator in
  * key prefixes) nor '{' '}' (Redis Cluster hash tags). The fixed length lets
  * digests be concatenated in a key (PFX "P" hu hs) with no separator. */
@@ -420,8 +426,9 @@ void ag_fleetkey_hash(const struct ag_fleetkey *k, char domain, const char *a, c
 	crypto_generichash_final(&st, dig, sizeof(dig));
 	/* The state after init is a function of the key. */
 	sodium_memzero(&st, sizeof(st));
-	sodium_bin2base64(out, AG_FLEETKEY_HASH_LEN + 1, dig, sizeof(dig),
+	sodium_bin2base64(out, AG_FLEETKEY_HASH_LEN + 1, dig, HASH_BYTES,
 			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(dig, sizeof(dig));
 }
 
 /* Keyed with its own subkey, so that it is a PRF output unrelated to the

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define AG_FLEETKEY_BYTES    32 /* master key and each subkey */
-#define AG_FLEETKEY_HASH_LEN 22 /* ag_fleetkey_hash output, without the NUL */
+#define AG_FLEETKEY_HASH_LEN 11 /* ag_fleetkey_hash output, without the NUL */
 #define AG_FLEETKEY_FP_LEN   16 /* ag_fleetkey_fingerprint output, without the NUL */
 /* A sealed box is this much longer than its message (nonce + MAC). */
 #define AG_FLEETKEY_SEAL_OVERHEAD 40

@@ -320,10 +320,10 @@ check "no address (198.18.x.x) in any key or value" sh -c '! grep -q "198\.18\."
 check "no user name (u0..u4) as a word in any key or value" \
 	sh -c '! grep -Eq "(^|[^A-Za-z0-9_-])u[0-4]([^A-Za-z0-9_-]|\$)" "$1"' _ "$dir/dump"
 
-# The shape of every key and value (names hashed: 22 characters of base64url;
+# The shape of every key and value (names hashed: 11 characters of base64url;
 # a pair is the user's hash then the source's): nothing else can hide a name.
-h='[A-Za-z0-9_-][A-Za-z0-9_-][A-Za-z0-9_-][A-Za-z0-9_-][A-Za-z0-9_-][A-Za-z0-9_-]'
-h="$h$h$h"'[A-Za-z0-9_-][A-Za-z0-9_-][A-Za-z0-9_-][A-Za-z0-9_-]'
+b64='[A-Za-z0-9_-]'
+h="$b64$b64$b64$b64$b64$b64$b64$b64$b64$b64$b64"
 # pairs_ok NAMES WORD...: WORDs are NAME INTEGER pairs, each NAME in NAMES
 # (a case pattern), each value an integer.
 pairs_ok() {
@@ -337,34 +337,40 @@ pairs_ok() {
 		shift 2
 	done
 }
+# ints_ok N VALUE: VALUE is N non-negative integers joined by ','.
+ints_ok() {
+	case $2 in '' | *[!0-9,]* | ,* | *, | *,,*) return 1 ;; esac
+	[ "$(printf '%s' "$2" | tr -cd , | wc -c)" -eq $(($1 - 1)) ]
+}
 bad=""
 nottl=""
 while read -r k t p c; do
 	[ "$t" = none ] && continue # expired since the scan
+	[ -z "$c" ] && [ "$p" = -2 ] && continue # ... or since its TYPE
 	# shellcheck disable=SC2254 # $h is a pattern
 	case $k in
 	"${PFX}fleetkey" | "${PFX}lists:gen") want="string" ;;
 	"${PFX}lists") want="hash" ;;
 	"${PFX}G") want="zset" ;;
-	"${PFX}P"$h$h | "${PFX}S"$h | "${PFX}U"$h) want="hash" ;;
-	"${PFX}A"$h) want="string" ;;
+	"${PFX}P"$h$h | "${PFX}S"$h | "${PFX}U"$h | "${PFX}A"$h) want="string" ;;
 	"${PFX}H"$h) want="zset" ;;
 	*) want="no such key" ;;
 	esac
 	# shellcheck disable=SC2086
 	case $t:$k in
 	string:"${PFX}fleetkey") [ "$c" = "$fp" ] && good=1 || good=0 ;;
-	string:*) case $c in '' | *[!0-9-]*) good=0 ;; *) good=1 ;; esac ;;
+	# Entries: integers joined by ',', as many as the kind has.
+	string:"${PFX}P"*) ints_ok 5 "$c" && good=1 || good=0 ;;
+	string:"${PFX}S"*) ints_ok 2 "$c" && good=1 || good=0 ;;
+	string:"${PFX}U"*) ints_ok 7 "$c" && good=1 || good=0 ;;
+	string:*) ints_ok 1 "$c" && good=1 || good=0 ;;
 	hash:"${PFX}lists") good=1 ;; # sealed with the fleet key: checked below
-	hash:"${PFX}P"*) pairs_ok '[fihls]' $c && good=1 || good=0 ;;
-	hash:"${PFX}S"*) pairs_ok '[tr]' $c && good=1 || good=0 ;;
-	hash:"${PFX}U"*) pairs_ok '[cCdDnuk]' $c && good=1 || good=0 ;;
 	zset:"${PFX}G") pairs_ok "${PFX}H$h$h" $c && good=1 || good=0 ;;
 	zset:*) pairs_ok "$h" $c && good=1 || good=0 ;;
 	*) good=0 ;;
 	esac
 	if [ "$t" != "$want" ] || [ "$good" -ne 1 ]; then
-		bad="$bad $k($t)"
+		bad="$bad $k($t:$c)"
 	fi
 	# -2: expired since the scan. The fleet key is for good (it is how a
 	# governor with another key is told apart), and so are the fleet's
@@ -379,20 +385,21 @@ done <"$dir/dump"
 check "every key and value has its expected shape${bad:+ (not:$bad)}" [ -z "$bad" ]
 check "every key but ${PFX}fleetkey and the lists has a TTL${nottl:+ (not:$nottl)}" [ -z "$nottl" ]
 
-# ---- NOSCRIPT: Redis forgot the script ---------------------------------------
+# ---- Redis forgot the rules (FUNCTION FLUSH) ---------------------------------
 
 since=$(st A store_state_since_ms)
-r SCRIPT FLUSH >/dev/null
-evals=$(r INFO commandstats | sed -n 's/^cmdstat_eval:calls=\([0-9]*\),.*/\1/p')
+r FUNCTION FLUSH >/dev/null
+loads() { r INFO commandstats | sed -n 's/^cmdstat_function|load:calls=\([0-9]*\),.*/\1/p'; }
+evals=$(loads)
 # Fresh pairs (many addresses), so that Redis is asked.
 run A noscript -m cycles -c 2 -d 1 -u 20 -a 500 -f 0
-check "after SCRIPT FLUSH every attempt is answered" answered noscript
-check "after SCRIPT FLUSH attempts are admitted ($(lv noscript allow))" \
+check "after FUNCTION FLUSH every attempt is answered" answered noscript
+check "after FUNCTION FLUSH attempts are admitted ($(lv noscript allow))" \
 	[ "$(lv noscript allow)" -gt 0 ]
-evals2=$(r INFO commandstats | sed -n 's/^cmdstat_eval:calls=\([0-9]*\),.*/\1/p')
-check "the store fell back to EVAL (${evals:-0} -> ${evals2:-0} calls)" \
+evals2=$(loads)
+check "the store loaded the rules again (FUNCTION LOAD ${evals:-0} -> ${evals2:-0} calls)" \
 	[ "${evals2:-0}" -gt "${evals:-0}" ]
-check "after SCRIPT FLUSH the store stays ok" state_is A ok
+check "after FUNCTION FLUSH the store stays ok" state_is A ok
 check "... and never left ok" is "$(st A store_state_since_ms)" "$since"
 
 # ---- another fleet key on the same Redis -------------------------------------
@@ -466,7 +473,7 @@ check "A has nothing in flight once the traffic is over" is "$(st A inflight)" 0
 leaks() {
 	leaked=""
 	for k in $(keys | grep "^${PFX}P"); do
-		i=$(r HGET "$k" i)
+		i=$(r GET "$k" | cut -d, -f2)
 		[ -z "$i" ] || [ "$i" = 0 ] || leaked="$leaked $k:i=$i"
 	done
 	[ -z "$leaked" ]
@@ -507,6 +514,31 @@ check "a 0644 password file: the governor refuses to start (exit $rc)" \
 	sh -c '[ "$1" -ne 0 ] && [ "$1" -ne 124 ]' _ "$rc"
 check "a 0644 password file: it says why" logs G "mode 0600 or 0400"
 check "E stops on SIGTERM with status 0" stop "$epid"
+
+# ---- the README's ACL user ---------------------------------------------------
+# The line from README.md, for this test's prefix: a governor logged in as
+# that user gets ready, decides, resets and shares lists.
+acl=$(sed -n 's/.*`\(ACL SETUSER authguard [^`]*\)`.*/\1/p' "$srcdir/README.md")
+check "README has the ACL line" [ -n "$acl" ]
+# shellcheck disable=SC2086 # the line is split into words, as redis-cli does
+REDISCLI_AUTH=$pw redis-cli -s "$psock" $(printf '%s' "$acl" |
+	sed "s/>SECRET/>$pw-acl/; s/~ag:\*/~$PFX*/; s/&ag:events/\&${PFX}events/") >"$dir/acl.out" 2>&1
+check "the README's ACL line is accepted ($(cat "$dir/acl.out"))" is "$(cat "$dir/acl.out")" OK
+printf '%s-acl\n' "$pw" >"$dir/acl.pw"
+chmod 0600 "$dir/acl.pw"
+conf H "$psock" "$key" "redis_password_file = $dir/acl.pw"
+sed -i "s|^redis = unix://|redis = unix://authguard:@|" "$dir/H.conf"
+governor H
+hpid=$last
+check "the ACL user: ready within 5 s" wait_for 50 state_is H ok
+run H acl -m cycles -c 2 -d 1 -u 5 -a 10 -f 50
+check "the ACL user: every attempt answered" answered acl
+check "the ACL user: no store errors" is "$(st H store_errors)" 0
+check "the ACL user: a list change is shared" \
+	sh -c '"$1" -s "$2" allow 192.0.2.0/24 --ttl 1h | grep -Eq "^  shared: +yes$"' _ "$ctl" "$dir/H.sock"
+check "the ACL user: a reset works" "$ctl" -s "$dir/H.sock" reset user u1
+check "the ACL user: still no store errors" is "$(st H store_errors)" 0
+check "H stops on SIGTERM with status 0" stop "$hpid"
 
 # ---- known bugs --------------------------------------------------------------
 

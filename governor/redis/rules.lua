@@ -1,29 +1,40 @@
 -- rules.lua - rules 2-4 of docs/design.md (backoff, user_cap, source_rate,
 -- user_rate) and the trust/clean classification, for the Redis store: the
 -- same decide/report/reset as governor/store_mem.c + store_trust.c +
--- store_admin.c, one EVALSHA each, atomic. Integer arithmetic only (every
+-- store_admin.c, one FCALL each, atomic. Integer arithmetic only (every
 -- value stays below 2^53, where Lua's doubles are exact; divisions go
 -- through fdiv/tdiv, which are exact). Layout and sizes: docs/redis.md.
+--
+-- A Redis 7 function library: the loader (governor/rds_conn.c, the tests)
+-- puts two lines before this file,
+--   #!lua name=NAME
+--   local FN = 'NAME'
+-- and FUNCTION LOADs it; FCALL NAME numkeys KEYS... ARGV... runs an
+-- operation. The file is run once per load, so its helpers and the parsed
+-- conf (conf_of) live between calls: a call costs its redis.calls and its
+-- rules, not the script's set-up.
 --
 -- ---- Keys (the caller hashes every name; the script never sees one) ----
 -- PFX is the configured key prefix; hu, hs, ha are fixed-length keyed
 -- BLAKE2b digests of the user, the source key and the aggregate netblock.
---   KEYS[1] P  PFX "P" hu hs  hash  pair: f failures, i inflight,
---                                   h hold_until, l last_fail, s last_seen
---                                   (s only when it differs from l)
---   KEYS[2] S  PFX "S" hs     hash  source_rate TAT: t us, r frac (1/count us)
---   KEYS[3] A  PFX "A" ha     string last failure in the aggregate (ms)
---   KEYS[4] U  PFX "U" hu     hash  user: c/C clean TAT us/frac, d/D failing
---                                   TAT us/frac, n ucfail, u last untrusted
---                                   failure, k cap_until
---   KEYS[5] H  PFX "H" hu     zset  the user's trusted sources: member hs,
---                                   score last_ok * 1024 + seq
---   KEYS[6] G  PFX "G"        zset  optional global trust index (max_trusted):
---                                   member = H key .. hs, same score
--- A field that would hold 0 is not stored; every key written gets a TTL
--- (PEXPIRE) at the time store_mem would find the entry expired, and an
+-- P, S, U are strings of decimal integers joined by ',', in this order:
+--   KEYS[1] P  PFX "P" hu hs  string  pair: failures, inflight, hold_until,
+--                                     last_fail, last_seen
+--   KEYS[2] S  PFX "S" hs     string  source_rate TAT: us, frac (1/count us)
+--   KEYS[3] A  PFX "A" ha     string  last failure in the aggregate (ms)
+--   KEYS[4] U  PFX "U" hu     string  user: clean TAT us, frac, failing TAT
+--                                     us, frac, ucfail, last untrusted
+--                                     failure, cap_until
+--   KEYS[5] H  PFX "H" hu     zset    the user's trusted sources: member hs,
+--                                     score last_ok * 1024 + seq
+--   KEYS[6] G  PFX "G"        zset    optional global trust index
+--                                     (max_trusted): member = H key .. hs,
+--                                     same score
+-- An entry of zeros is not stored; every key written gets a TTL
+-- (PX/PEXPIRE) at the time store_mem would find the entry expired, and an
 -- entry past that time reads as absent (with a clock passed in, Redis's
--- own clock decides when the key itself goes).
+-- own clock decides when the key itself goes). A value that is not the
+-- kind's count of integers (an older layout, damage) reads as absent.
 -- With agg NULL the source is its own aggregate: KEYS[3] = PFX "A" hs.
 --
 -- ---- ARGV, common head ----
@@ -171,20 +182,40 @@ local function rate(count, period, burst, what)
 	return {n = count, t = period * 1000, tau = burst * period * 1000, burst = burst}
 end
 
+-- The pattern of n integers joined by ','. Made on first use: while a
+-- library loads, Redis 7.0 offers it no standard library (string, table).
+local PATS = {}
+local function pat(n)
+	local p = PATS[n]
+	if p == nil then
+		p = '^' .. string.rep('(%d+),', n - 1) .. '(%d+)$'
+		PATS[n] = p
+	end
+	return p
+end
+
 local function conf(s)
-	local c, i = {}, 0
 	if type(s) ~= 'string' or #s > 400 then
 		bad('bad conf')
 	end
-	for part in string.gmatch(s .. ',', '([^,]*),') do
-		i = i + 1
-		if i > #CONF then
-			bad('conf has too many values')
+	local v = {string.match(s, pat(#CONF))}
+	if #v ~= #CONF then
+		local n = 0
+		for _ in string.gmatch(s .. ',', '([^,]*),') do
+			n = n + 1
 		end
-		c[CONF[i]] = int(part, 0, DUR_MAX, 'conf ' .. CONF[i])
+		if n ~= #CONF then
+			bad('conf needs ' .. #CONF .. ' values')
+		end
+		bad('bad conf: ' .. #CONF .. ' non-negative integers')
 	end
-	if i ~= #CONF then
-		bad('conf needs ' .. #CONF .. ' values')
+	local c = {}
+	for i = 1, #CONF do
+		local x = tonumber(v[i])
+		if #v[i] > 17 or x > DUR_MAX then
+			bad('conf ' .. CONF[i] .. ' out of range')
+		end
+		c[CONF[i]] = x
 	end
 	for _, k in ipairs({'scount', 'speriod', 'sburst', 'ucount', 'uperiod', 'uburst', 'ttl', 'pin'}) do
 		if c[k] < 1 then
@@ -306,27 +337,42 @@ local function user_now(c, u, now)
 	end
 end
 
--- Writes the non-zero fields, deletes the zero ones, and sets the key to
--- expire at expire_at; a key with nothing left, or already expired, goes.
-local function hwrite(k, names, vals, expire_at, now)
-	local set, del = {}, {}
-	for j, f in ipairs(names) do
+-- Each entry is one string of decimal integers joined by ',' (fixed order
+-- per kind, docs/redis.md): one MGET reads an attempt's entries and one SET
+-- writes each, with its TTL. swrite stores vals until expire_at; an entry
+-- with nothing left, or already expired, goes.
+local FMT = {'%d', '%d,%d', '%d,%d,%d', '%d,%d,%d,%d', '%d,%d,%d,%d,%d',
+	'%d,%d,%d,%d,%d,%d', '%d,%d,%d,%d,%d,%d,%d'}
+
+local function swrite(k, vals, expire_at, now)
+	local any = false
+	for j = 1, #vals do
 		if vals[j] ~= 0 then
-			set[#set + 1] = f
-			set[#set + 1] = S(vals[j])
-		else
-			del[#del + 1] = f
+			any = true
+			break
 		end
 	end
-	if #set == 0 or expire_at <= now then
+	if not any or expire_at <= now then
 		redis.call('DEL', k)
 		return
 	end
-	redis.call('HSET', k, unpack(set))
-	if #del > 0 then
-		redis.call('HDEL', k, unpack(del))
+	redis.call('SET', k, string.format(FMT[#vals], unpack(vals)), 'PX', S(expire_at - now))
+end
+
+-- The integers of a stored entry of n fields; nil when absent or not n
+-- non-negative integers (damaged, or another layout: read as absent).
+local function sread(v, n)
+	if type(v) ~= 'string' or #v > 160 then
+		return nil
 	end
-	redis.call('PEXPIRE', k, S(expire_at - now))
+	local t = {string.match(v, pat(n))}
+	if #t ~= n then
+		return nil
+	end
+	for j = 1, n do
+		t[j] = num(t[j])
+	end
+	return t
 end
 
 -- When store_mem would find the entry expired (gov_mem_expired); an attempt
@@ -351,72 +397,69 @@ local function user_expiry(c, u)
 end
 
 local function write_pair(c, k, p, now)
-	local s = p.s
-	if s == p.l then
-		s = 0
-	end
-	hwrite(k, {'f', 'i', 'h', 'l', 's'}, {p.f, p.i, p.h, p.l, s}, pair_expiry(c, p, now), now)
+	swrite(k, {p.f, p.i, p.h, p.l, p.s}, pair_expiry(c, p, now), now)
 end
 
 local function write_user(c, k, u, now)
-	hwrite(k, {'c', 'C', 'd', 'D', 'n', 'u', 'k'}, {u.c, u.cf, u.d, u.df, u.n, u.u, u.k},
-		user_expiry(c, u), now)
+	swrite(k, {u.c, u.cf, u.d, u.df, u.n, u.u, u.k}, user_expiry(c, u), now)
 end
 
 local function write_src(k, t, r, now)
-	hwrite(k, {'t', 'r'}, {t, r}, gcra_idle_at(t, r), now)
+	swrite(k, {t, r}, gcra_idle_at(t, r), now)
 end
 
 -- ---- reading: an entry past the time store_mem finds it expired reads as
 -- absent, as it is with Redis TIME once its TTL has run (with a clock passed
 -- in, Redis's own clock decides when the key goes) ----
 
--- last_seen is stored only when it differs from last_fail: after a failure
--- report they are equal, and the pair fits a smaller allocation.
-local function read_pair(c, k, now)
-	local v = redis.call('HMGET', k, 'f', 'i', 'h', 'l', 's')
-	local p = {
-		f = num(v[1]), i = num(v[2]), h = num(v[3]), l = num(v[4]), s = num(v[5]),
-		stored = v[1] or v[2] or v[3] or v[4] or v[5],
-	}
-	if not v[5] then
-		p.s = p.l
+-- The entries from their stored strings (v: a GET's or MGET's value).
+local function read_pair(c, v, now)
+	local t = sread(v, 5)
+	if t == nil then
+		return {f = 0, i = 0, h = 0, l = 0, s = 0, stored = false}
 	end
-	if p.stored and p.i == 0 and now >= pair_expiry(c, p, now) then
+	local p = {f = t[1], i = t[2], h = t[3], l = t[4], s = t[5], stored = true}
+	if p.i == 0 and now >= pair_expiry(c, p, now) then
 		return {f = 0, i = 0, h = 0, l = 0, s = 0, stored = false}
 	end
 	return p
 end
 
-local function read_user(c, k, now)
-	local v = redis.call('HMGET', k, 'c', 'C', 'd', 'D', 'n', 'u', 'k')
-	local u = {
-		c = num(v[1]), cf = num(v[2]), d = num(v[3]), df = num(v[4]), n = num(v[5]),
-		u = num(v[6]), k = num(v[7]),
-		stored = v[1] or v[2] or v[3] or v[4] or v[5] or v[6] or v[7],
-	}
-	if u.stored and now >= user_expiry(c, u) then
-		return {c = 0, cf = 0, d = 0, df = 0, n = 0, u = 0, k = 0, stored = false}
+local function read_user(c, v, now)
+	local t = sread(v, 7)
+	local u = {c = 0, cf = 0, d = 0, df = 0, n = 0, u = 0, k = 0, stored = false}
+	if t ~= nil then
+		local x = {c = t[1], cf = t[2], d = t[3], df = t[4], n = t[5], u = t[6], k = t[7],
+			stored = true}
+		if now < user_expiry(c, x) then
+			u = x
+		end
 	end
 	return u
 end
 
-local function read_src(k, now)
-	local v = redis.call('HMGET', k, 't', 'r')
-	local t, r = num(v[1]), num(v[2])
-	if (v[1] or v[2]) and now < gcra_idle_at(t, r) then
-		return {t = t, r = r, stored = true}
+local function read_src(v, now)
+	local t = sread(v, 2)
+	if t ~= nil and now < gcra_idle_at(t[1], t[2]) then
+		return {t = t[1], r = t[2], stored = true}
 	end
 	return {t = 0, r = 0, stored = false}
 end
 
 -- The aggregate's last failure, 0 once failure_window has passed.
-local function read_agg(c, k, now)
-	local l = num(redis.call('GET', k))
+local function read_agg(c, v, now)
+	local l = num(v)
 	if l > 0 and now >= l + c.window then
 		return 0
 	end
 	return l
+end
+
+-- P, S, A, U of an attempt in one call.
+local function read_all(c, K, now)
+	local v = redis.call('MGET', K[1], K[2], K[3], K[4])
+	return read_pair(c, v[1], now), read_src(v[2], now), read_agg(c, v[3], now),
+		read_user(c, v[4], now)
 end
 
 -- ---- trust (store_trust.c) ----
@@ -518,8 +561,8 @@ end
 -- ---- decide ----
 
 local function load_view(c, K, now, flags, m)
-	local v = {p = read_pair(c, K[1], now), s = read_src(K[2], now), u = read_user(c, K[4], now)}
-	v.a = read_agg(c, K[3], now)
+	local v = {}
+	v.p, v.s, v.a, v.u = read_all(c, K, now)
 	pair_now(c, v.p, now)
 	user_now(c, v.u, now)
 	local allowlisted, user_socket = flags % 2 == 1, fdiv(flags, 2) % 2 == 1
@@ -632,7 +675,9 @@ local function decide(c, K, now, flags, m, mode, mask)
 		end
 	end
 	r[1] = verdict
-	return r
+	-- One string, not an array of 31: a quarter of the reply's cost for
+	-- Redis and one allocation instead of 32 for the governor's hiredis.
+	return table.concat(r, ',')
 end
 
 -- ---- report ----
@@ -645,7 +690,7 @@ local function report(c, K, now, flags, m, outcome, jitter)
 		return {0}
 	end
 	if outcome == O_UNAVAIL then
-		local p = read_pair(c, K[1], now)
+		local p = read_pair(c, redis.call('GET', K[1]), now)
 		if p.stored then
 			if p.i > 0 then
 				p.i = p.i - 1
@@ -653,7 +698,8 @@ local function report(c, K, now, flags, m, outcome, jitter)
 			write_pair(c, K[1], p, now)
 		end
 	elseif outcome == O_SUCCESS then
-		local p = read_pair(c, K[1], now)
+		local v = redis.call('MGET', K[1], K[4])
+		local p = read_pair(c, v[1], now)
 		if p.stored then
 			if p.i > 0 then
 				p.i = p.i - 1
@@ -664,7 +710,7 @@ local function report(c, K, now, flags, m, outcome, jitter)
 			write_pair(c, K[1], p, now)
 		end
 		if not user_socket then
-			local u = read_user(c, K[4], now)
+			local u = read_user(c, v[2], now)
 			if u.stored then
 				u.n, u.k, u.u = 0, 0, 0
 				write_user(c, K[4], u, now)
@@ -673,7 +719,8 @@ local function report(c, K, now, flags, m, outcome, jitter)
 		end
 	else -- O_FAIL, O_ABANDON
 		local user_counts = not user_socket and not trust_of(c, K[5], m, now)
-		local p = read_pair(c, K[1], now)
+		local v = redis.call('MGET', K[1], K[4])
+		local p = read_pair(c, v[1], now)
 		if p.i > 0 then
 			p.i = p.i - 1
 		end
@@ -689,7 +736,7 @@ local function report(c, K, now, flags, m, outcome, jitter)
 		write_pair(c, K[1], p, now)
 		redis.call('SET', K[3], S(now), 'PX', S(c.window))
 		if user_counts then
-			local u = read_user(c, K[4], now)
+			local u = read_user(c, v[2], now)
 			user_now(c, u, now)
 			u.n = u.n + 1
 			u.u = now
@@ -711,8 +758,7 @@ local function tokens(p, us, frac, now)
 end
 
 local function describe(c, K, now, m)
-	local p, s, u = read_pair(c, K[1], now), read_src(K[2], now), read_user(c, K[4], now)
-	local al = read_agg(c, K[3], now)
+	local p, s, al, u = read_all(c, K, now)
 	local a = al > 0
 	pair_now(c, p, now)
 	user_now(c, u, now)
@@ -733,10 +779,10 @@ end
 
 -- ---- reset, trim ----
 
-local function reset(c, now, m)
-	local kg, found = KEYS[1], 0
-	for j = 2, #KEYS do
-		local k = KEYS[j]
+local function reset(c, K, now, m)
+	local kg, found = K[1], 0
+	for j = 2, #K do
+		local k = K[j]
 		local t = redis.call('TYPE', k).ok
 		if t == 'none' then
 			-- nothing
@@ -751,11 +797,12 @@ local function reset(c, now, m)
 			end
 			found = found + #ms
 			drop_members(k, kg, ms)
-		elseif t == 'hash' and num(redis.call('HGET', k, 'i')) > 0 then
-			-- An attempt in flight keeps its count (and last_seen).
-			local p = read_pair(c, k, now)
+		elseif t == 'string' and (sread(redis.call('GET', k), 5) or {0, 0})[2] > 0 then
+			-- A pair (the only entry of five fields) with an attempt in
+			-- flight keeps its count and last_seen.
+			local p = read_pair(c, redis.call('GET', k), now)
 			found = found + 1
-			hwrite(k, {'i', 's', 'f', 'h', 'l'}, {p.i, p.s, 0, 0, 0}, now + c.pin, now)
+			swrite(k, {0, p.i, 0, 0, p.s}, now + c.pin, now)
 		else
 			found = found + 1
 			redis.call('DEL', k)
@@ -768,11 +815,11 @@ end
 -- gov_mem_trust_bound drops at once. KEYS[2..] are users' sets (H keys
 -- found by SCAN), each cut to its newest max_trusted_per_user; then the
 -- oldest pairs of the index beyond max_trusted go.
-local function trim(c, mlen)
-	local kg, dropped = KEYS[1], 0
+local function trim(c, K, mlen)
+	local kg, dropped = K[1], 0
 	local on = trust_enabled(c)
-	for j = 2, #KEYS do
-		local kh = KEYS[j]
+	for j = 2, #K do
+		local kh = K[j]
 		if kh ~= kg and redis.call('TYPE', kh).ok == 'zset' then
 			local n = redis.call('ZCARD', kh)
 			local keep = on and c.per_user or 0
@@ -795,55 +842,75 @@ end
 
 -- ---- dispatch ----
 
-local function main()
-	local op = ARGV[1]
-	if redis.replicate_commands then
-		redis.replicate_commands() -- Redis < 5: TIME before writes
+-- The parsed conf of the last few conf strings: a governor sends the same
+-- string until it reloads, so a call parses nothing (a library's locals
+-- live as long as the library). Bounded: cleared when it holds 16.
+local conf_cache, conf_cached = {}, 0
+
+local function conf_of(s)
+	local c = conf_cache[s]
+	if c == nil then
+		c = conf(s)
+		if conf_cached >= 16 then
+			conf_cache, conf_cached = {}, 0
+		end
+		conf_cache[s], conf_cached = c, conf_cached + 1
 	end
-	local c = conf(ARGV[3])
-	local flags = int(ARGV[4] or '0', 0, 3, 'flags')
+	return c
+end
+
+local function main(K, A)
+	local op = A[1]
+	local c = conf_of(A[3])
+	local flags = int(A[4] or '0', 0, 3, 'flags')
 	if op == 'reset' then
-		if #KEYS < 1 then
+		if #K < 1 then
 			bad('reset needs KEYS[1] = G')
 		end
-		local now = clock(ARGV[2])
-		local m = ARGV[5] or ''
+		local now = clock(A[2])
+		local m = A[5] or ''
 		if m ~= '' then
 			member(m)
 		end
-		return reset(c, now, m)
+		return reset(c, K, now, m)
 	elseif op == 'trim' then
-		if #KEYS < 1 then
+		if #K < 1 then
 			bad('trim needs KEYS[1] = G')
 		end
-		return trim(c, int(ARGV[5], 1, 64, 'member length'))
+		return trim(c, K, int(A[5], 1, 64, 'member length'))
 	end
-	if #KEYS ~= 5 and #KEYS ~= 6 then
+	if #K ~= 5 and #K ~= 6 then
 		bad('needs 5 or 6 keys: P S A U H [G]')
 	end
-	local m = member(ARGV[5])
+	local m = member(A[5])
 	if op == 'decide' then
-		local mode = int(ARGV[6], 0, 1, 'mode')
-		local mask = int(ARGV[7], 0, 7, 'slot_mask')
-		return decide(c, KEYS, clock(ARGV[2]), flags, m, mode, mask)
+		local mode = int(A[6], 0, 1, 'mode')
+		local mask = int(A[7], 0, 7, 'slot_mask')
+		return decide(c, K, clock(A[2]), flags, m, mode, mask)
 	elseif op == 'report' then
-		local outcome = int(ARGV[6], 1, 5, 'outcome')
-		local jitter = int(ARGV[7], -1000000, 1000000, 'jitter_pm')
-		return report(c, KEYS, clock(ARGV[2]), flags, m, outcome, jitter)
+		local outcome = int(A[6], 1, 5, 'outcome')
+		local jitter = int(A[7], -1000000, 1000000, 'jitter_pm')
+		return report(c, K, clock(A[2]), flags, m, outcome, jitter)
 	elseif op == 'describe' then
-		return describe(c, KEYS, clock(ARGV[2]), m)
+		return describe(c, K, clock(A[2]), m)
 	end
 	bad('unknown op')
 end
 
-local ok, res = pcall(main)
-if ok then
-	return res
+local function call(K, A)
+	refused = nil
+	local ok, res = pcall(main, K, A)
+	if ok then
+		return res
+	end
+	if refused then
+		return redis.error_reply(refused)
+	end
+	if type(res) == 'table' and res.err then
+		return redis.error_reply(res.err)
+	end
+	return redis.error_reply('ERR authguard: ' .. tostring(res))
 end
-if refused then
-	return redis.error_reply(refused)
-end
-if type(res) == 'table' and res.err then
-	return redis.error_reply(res.err)
-end
-return redis.error_reply('ERR authguard: ' .. tostring(res))
+
+-- FN is set by the line the loader puts before this file (see the head).
+redis.register_function(FN, call)

@@ -114,6 +114,12 @@ int ctl_status_print(const struct ctl_recs *rs)
 	       num(r, "inflight"), num(r, "limit"), num(r, "inflight_trusted"),
 	       num(r, "inflight_clean"), num(r, "inflight_failing"), num(r, "user_inflight"),
 	       num(r, "user_slots"));
+	if (strcmp(word(r, "limit_mode"), "auto") == 0)
+		printf("limit:      learnt (max_inflight = auto) %" PRId64 " in %" PRId64 "..%" PRId64
+		       "%s; backend median %" PRId64 " ms, baseline %" PRId64 " ms\n",
+		       num(r, "limit"), num(r, "limit_min"), num(r, "limit_max"),
+		       num(r, "limit_probing") ? " (probing: halved for a second)" : "",
+		       num(r, "backend_median_ms"), num(r, "backend_baseline_ms"));
 	printf("queued:     trusted %" PRId64 ", clean %" PRId64 ", failing %" PRId64
 	       "; %" PRId64 " queued in all\n",
 	       num(r, "queued_trusted"), num(r, "queued_clean"), num(r, "queued_failing"),

@@ -74,6 +74,13 @@ static void do_status(struct gov *g, struct gov_client *c)
 	gov_reply_i64(&r, "inflight_clean", g->admit.inflight_class[AG_CLASS_CLEAN]);
 	gov_reply_i64(&r, "inflight_failing", g->admit.inflight_class[AG_CLASS_DIRTY]);
 	gov_reply_i64(&r, "limit", g->admit.limit);
+	/* max_inflight = auto: how the limit was learnt (adaptive.h). */
+	gov_reply_str(&r, "limit_mode", g->adapt.on ? "auto" : "fixed");
+	gov_reply_i64(&r, "limit_min", g->adapt.on ? g->adapt.min : g->admit.limit);
+	gov_reply_i64(&r, "limit_max", g->adapt.on ? g->adapt.max : g->admit.limit);
+	gov_reply_i64(&r, "limit_probing", g->adapt.probing);
+	gov_reply_i64(&r, "backend_baseline_ms", g->adapt.baseline_ms);
+	gov_reply_i64(&r, "backend_median_ms", g->adapt.last_median_ms);
 	gov_reply_i64(&r, "queued_trusted", g->admit.q[AG_CLASS_TRUSTED].len);
 	gov_reply_i64(&r, "queued_clean", g->admit.q[AG_CLASS_CLEAN].len);
 	gov_reply_i64(&r, "queued_failing", g->admit.q[AG_CLASS_DIRTY].len);

@@ -324,6 +324,8 @@ static int admit(struct gov *g, struct gov_client *c, struct gov_admission *a,
 			u->admissions++;
 	} else if (gov_admit_acquire(&g->admit, klass) != 0) {
 		return AG_ERR_FULL;
+	} else if (g->admit.inflight >= g->admit.limit) {
+		gov_adaptive_binding(&g->adapt); /* the last slot went */
 	}
 	a->slot_held = 1;
 	memcpy(a->user, n->user, sizeof(a->user));
@@ -532,8 +534,11 @@ static void decide_done(void *arg, int rc, const struct gov_decision *d)
 			answer_deny(g, c, &op->n, d, recv_us, ag_mono_ms(), 1);
 		else if (c->user_socket) /* the user socket never queues */
 			answer_shed(g, c, recv_us, 1);
-		else
+		else {
+			/* No slot: the limit is what holds this one back. */
+			gov_adaptive_binding(&g->adapt);
 			enqueue(g, c, &op->n, d, recv_us, op->deadline_ms, op->fresh);
+		}
 	}
 	op_free(g, op);
 	if (later)
@@ -736,6 +741,11 @@ int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg 
 	}
 	held = a->slot_held;
 	user = a->user_socket;
+	/* max_inflight = auto learns from the privileged socket only: a
+	 * screen locker's times say nothing of the backend's load. */
+	if (!user && (AG_HAS(m, AG_F_BACKEND_MS) || m->outcome == AG_OUT_UNAVAIL))
+		gov_adaptive_report(&g->adapt, AG_HAS(m, AG_F_BACKEND_MS) ? (int64_t)m->backend_ms : -1,
+				    m->outcome == AG_OUT_UNAVAIL);
 	release_slot(g, a);
 	if (m->outcome == AG_OUT_PASS) {
 		/* The admission stays open for the final outcome, however long

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "ag_conf.h"
+#include "adaptive.h"
 #include "admit.h"
 #include "lists.h"
 #include "metrics.h"
@@ -24,7 +25,7 @@ struct gov;
 struct gov_client;
 
 #define GOV_IDENT	"authguard-governor"
-#define GOV_BACKLOG	128
+#define GOV_BACKLOG	4096 /* the kernel caps it at net.core.somaxconn */
 #define GOV_LAT_BUCKETS 32 /* bucket i holds latencies in [2^i, 2^(i+1)) us; 0 holds 0 too */
 #define GOV_UID_BUCKETS 256
 #define GOV_CORK_MAX	16384 /* replies gathered for one send (client.c) */
@@ -109,6 +110,7 @@ struct gov {
 	struct gov_uid *uids[GOV_UID_BUCKETS];
 
 	struct gov_admit admit;	 /* rule 5, privileged socket */
+	struct gov_adaptive adapt; /* its limit: fixed, or learnt (max_inflight = auto) */
 	int64_t user_inflight;	 /* slots taken from the user socket's pool (user_slots) */
 	struct event *ev_expire; /* earliest queued waiter's expire_ms */
 	int serving;		 /* gov_attempt_serve is running (no re-entry) */
@@ -187,6 +189,10 @@ int gov_listen_start(struct gov_listener *l) __attribute__((warn_unused_result))
 /* Stops accepting and closes the socket; with unlink_path, removes its file.
  * Safe on a closed listener. */
 void gov_listen_close(struct gov_listener *l, int unlink_path);
+
+/* Sets the socket file's mtime to now: the heartbeat the module reads when
+ * an answer is late (AG_HEARTBEAT_MS). Safe on a closed listener. */
+void gov_listen_heartbeat(struct gov_listener *l);
 
 /* ---- per-uid counts (client.c) ---- */
 

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <event2/event.h>
+#include <sodium.h>
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
@@ -217,12 +218,30 @@ static void state_cb(evutil_socket_t fd, short what, void *arg)
 	save_state_async(arg);
 }
 
+/* max_inflight = auto: a new limit takes effect at once; a larger one may
+ * serve waiters now. */
+static void adapt_tick(struct gov *g, int64_t now)
+{
+	const struct ag_conf *c = g->conf;
+	int changed = 0;
+
+	gov_adaptive_tick(&g->adapt, now, randombytes_random(), &changed);
+	if (!changed)
+		return;
+	gov_admit_configure(&g->admit, g->adapt.limit, c->trusted_reserve_pct, c->clean_reserve_pct,
+			    c->max_queue, c->codel_target_ms, c->codel_interval_ms);
+	gov_attempt_serve(g);
+}
+
 static void house_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gov *g = arg;
 	int64_t now = ag_mono_ms();
 
 	rate_sample(g);
+	gov_listen_heartbeat(&g->lis[0]);
+	gov_listen_heartbeat(&g->lis[1]);
+	adapt_tick(g, now);
 	gov_client_sweep(g, now);
 	reap_saver(g, 0);
 	gov_log_tick(now);
@@ -289,7 +308,9 @@ int gov_reload(struct gov *g, char *err, size_t errlen)
 	nc->has_admin_gid = old->has_admin_gid;
 	nc->admin_gid = old->admin_gid;
 	g->conf = nc;
-	gov_admit_configure(&g->admit, nc->max_inflight, nc->trusted_reserve_pct,
+	gov_adaptive_configure(&g->adapt, nc->max_inflight == 0, nc->max_inflight,
+			       nc->max_inflight_min, nc->max_inflight_max, ag_mono_ms());
+	gov_admit_configure(&g->admit, g->adapt.limit, nc->trusted_reserve_pct,
 			    nc->clean_reserve_pct, nc->max_queue, nc->codel_target_ms,
 			    nc->codel_interval_ms);
 	if (nc->backend != old->backend) {
@@ -423,7 +444,9 @@ int gov_init(struct gov *g, struct ag_conf *conf, const char *conf_path, int for
 		rc = AG_ERR_NOMEM;
 		goto out;
 	}
-	gov_admit_init(&g->admit, cf->max_inflight, cf->trusted_reserve_pct, cf->clean_reserve_pct,
+	gov_adaptive_init(&g->adapt, cf->max_inflight == 0, cf->max_inflight, cf->max_inflight_min,
+			  cf->max_inflight_max, ag_mono_ms());
+	gov_admit_init(&g->admit, g->adapt.limit, cf->trusted_reserve_pct, cf->clean_reserve_pct,
 		       cf->max_queue, cf->codel_target_ms, cf->codel_interval_ms);
 	rc = gov_lists_new(&g->lists);
 	if (rc == 0 && cf->backend == AG_BACKEND_REDIS) {

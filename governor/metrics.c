@@ -86,6 +86,15 @@ static void fmt_seconds(char *b, size_t cap, uint64_t n, uint64_t per_s, int dig
 		b[--len] = '\0';
 }
 
+/* name v, v a count of ms written as seconds. */
+static void sample_sec(struct out *o, const char *name, int64_t ms)
+{
+	char b[32];
+
+	fmt_seconds(b, sizeof(b), ms > 0 ? (uint64_t)ms : 0, 1000, 3);
+	put(o, "%s %s\n", name, b);
+}
+
 static void counters(struct out *o, const struct gov *g)
 {
 	static const char *const outcomes[] = {
@@ -185,8 +194,19 @@ static void gauges(struct out *o, const struct gov *g)
 		g->store.ops->counts(g->store.ctx, &tracked, &trusted);
 	head(o, "authguard_inflight", "gauge", "Admissions holding a slot of max_inflight.");
 	sample_i64(o, "authguard_inflight", NULL, g->admit.inflight);
-	head(o, "authguard_inflight_limit", "gauge", "Slots of max_inflight.");
+	head(o, "authguard_inflight_limit", "gauge", "Slots of max_inflight (learnt when auto).");
 	sample_i64(o, "authguard_inflight_limit", NULL, g->admit.limit);
+	head(o, "authguard_backend_median_seconds", "gauge",
+	     "max_inflight = auto: the backend's median time in the last tick.");
+	sample_sec(o, "authguard_backend_median_seconds", g->adapt.last_median_ms);
+	head(o, "authguard_backend_baseline_seconds", "gauge",
+	     "max_inflight = auto: the backend's time with nothing queued, as learnt.");
+	sample_sec(o, "authguard_backend_baseline_seconds", g->adapt.baseline_ms);
+	head(o, "authguard_limit_changes_total", "counter",
+	     "max_inflight = auto: the limit's moves, by direction.");
+	sample(o, "authguard_limit_changes_total", "direction=\"down\"", g->adapt.shrinks);
+	sample(o, "authguard_limit_changes_total", "direction=\"up\"", g->adapt.grows);
+	sample(o, "authguard_limit_changes_total", "direction=\"probe\"", g->adapt.probes);
 	head(o, "authguard_queued", "gauge", "Attempts waiting for a slot, by class.");
 	sample_i64(o, "authguard_queued", "class=\"trusted\"", g->admit.q[AG_CLASS_TRUSTED].len);
 	sample_i64(o, "authguard_queued", "class=\"clean\"", g->admit.q[AG_CLASS_CLEAN].len);

@@ -67,6 +67,8 @@
 static int check_loopback(const char *value, char *why, size_t whylen);
 static int check_redis_url(const char *value, char *why, size_t whylen);
 static int check_key_prefix(const char *value, char *why, size_t whylen);
+static int check_sentinels(const char *value, char *why, size_t whylen);
+static int check_master_name(const char *value, char *why, size_t whylen);
 
 static const struct ag_option table[] = {
     /* [governor] */
@@ -151,8 +153,21 @@ static const struct ag_option table[] = {
     C_OPT("limits", "fold_case", AG_T_BOOL, fold_case, 0, 1, "no",
 	  "fold user names to lower case (directories that ignore case)"),
     /* [overload] */
-    C_OPT("overload", "max_inflight", AG_T_UINT, max_inflight, 1, 100000, "16",
-	  "attempts at the auth backend at once (host slots)"),
+    {.section = "overload",
+     .key = "max_inflight",
+     .type = AG_T_UINT,
+     .scope = AG_SCOPE_CONF,
+     .offset = offsetof(struct ag_conf, max_inflight),
+     .min = 1,
+     .max = 100000,
+     .defval = "16",
+     .words = "auto",
+     .help = "attempts at the auth backend at once (host slots); auto: learnt from backend "
+	     "times"},
+    C_OPT("overload", "max_inflight_min", AG_T_UINT, max_inflight_min, 1, 100000, "2",
+	  "max_inflight = auto: the learnt limit's floor"),
+    C_OPT("overload", "max_inflight_max", AG_T_UINT, max_inflight_max, 1, 100000, "64",
+	  "max_inflight = auto: the learnt limit's ceiling"),
     C_OPT("overload", "trusted_reserve", AG_T_PERCENT, trusted_reserve_pct, 0, 99, "25%",
 	  "share of the slots only trusted pairs may use"),
     C_OPT("overload", "clean_reserve", AG_T_PERCENT, clean_reserve_pct, 0, 99, "25%",
@@ -209,6 +224,28 @@ static const struct ag_option table[] = {
 	   "time for the rules: Redis TIME (no clock sync needed), or this host's clock"),
     C_OPT("store", "negative_cache", AG_T_BOOL, negative_cache, 0, 1, "yes",
 	  "answer a pair under a backoff hold from this host, without asking Redis"),
+    {.section = "store",
+     .key = "redis_sentinels",
+     .type = AG_T_STRING,
+     .scope = AG_SCOPE_CONF,
+     .offset = offsetof(struct ag_conf, redis_sentinels),
+     .min = 0,
+     .max = 512,
+     .defval = "",
+     .help = "Redis Sentinels that name the master (redis is where to start); empty = none",
+     .check = check_sentinels,
+     .expect = "IP:PORT or [IPv6]:PORT, comma-separated, at most 8"},
+    {.section = "store",
+     .key = "redis_master_name",
+     .type = AG_T_STRING,
+     .scope = AG_SCOPE_CONF,
+     .offset = offsetof(struct ag_conf, redis_master_name),
+     .min = 0,
+     .max = 64,
+     .defval = "",
+     .help = "the master's name at the Sentinels (with redis_sentinels)",
+     .check = check_master_name,
+     .expect = "1 to 64 of A-Z a-z 0-9 : _ . -"},
     /* module arguments */
     M_FLAG("preauth", phase, AG_PHASE_PREAUTH, NULL,
 	   "auth: before the backend; asks the governor (precheck, decide)"),
@@ -333,6 +370,54 @@ static int check_key_prefix(const char *value, char *why, size_t whylen)
 	if (why != NULL && whylen > 0)
 		snprintf(why, whylen, "a character outside A-Z a-z 0-9 : _ . - (or empty)");
 	return AG_ERR_CONFIG;
+}
+
+/* Empty (no Sentinels), or as a key prefix. */
+static int check_master_name(const char *value, char *why, size_t whylen)
+{
+	return value == NULL || value[0] == '\0' ? 0 : check_key_prefix(value, why, whylen);
+}
+
+/* Up to 8 IP:PORT (or [IPv6]:PORT), comma-separated, spaces allowed
+ * around the commas: each parsed as a redis:// address would be. */
+static int check_sentinels(const char *value, char *why, size_t whylen)
+{
+	char one[80], url[96];
+	struct ag_redis_url u;
+	const char *p = value, *end;
+	size_t n = 0, len;
+	int rc = 0;
+
+	memset(&u, 0, sizeof(u));
+	if (p != NULL && *p == '\0')
+		p = NULL; /* none */
+	/* Every piece between commas is an entry: "a," has an empty one. */
+	while (rc == 0 && p != NULL) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = strchr(p, ',');
+		len = end != NULL ? (size_t)(end - p) : strlen(p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0 || len >= sizeof(one) || ++n > 8) {
+			snprintf(why, whylen, len == 0 ? "an empty entry" : n > 8 ? "more than 8 Sentinels"
+										 : "an entry too long");
+			rc = AG_ERR_CONFIG;
+			break;
+		}
+		memcpy(one, p, len);
+		one[len] = '\0';
+		snprintf(url, sizeof(url), "redis://%s", one);
+		if (strchr(one, '@') != NULL || strchr(one, '/') != NULL ||
+		    ag_redis_url_parse(url, &u, why, whylen) != 0) {
+			if (strchr(one, '@') != NULL || strchr(one, '/') != NULL)
+				snprintf(why, whylen, "'%s' is not IP:PORT", one);
+			rc = AG_ERR_CONFIG;
+		}
+		ag_redis_url_wipe(&u);
+		p = end != NULL ? end + 1 : NULL;
+	}
+	return rc;
 }
 
 static const char *const sections[] = {"governor", "limits", "overload", "lists", "store"};
@@ -555,6 +640,17 @@ int ag_conf_check(const struct ag_conf *c, const char *where, char *err, size_t 
 			"%s%s[store] backend = redis needs redis (its address) and hash_key_file "
 			"(make one with authguard-governor --keygen FILE, the same on every host)",
 			w, sep);
+		return AG_ERR_CONFIG;
+	}
+	if (c->max_inflight_min > c->max_inflight_max) {
+		ag_fail(err, errlen,
+			"%s%s[overload] max_inflight_min must not exceed max_inflight_max", w, sep);
+		return AG_ERR_CONFIG;
+	}
+	if ((c->redis_sentinels != NULL && c->redis_sentinels[0] != '\0') !=
+	    (c->redis_master_name != NULL && c->redis_master_name[0] != '\0')) {
+		ag_fail(err, errlen,
+			"%s%s[store] redis_sentinels and redis_master_name go together", w, sep);
 		return AG_ERR_CONFIG;
 	}
 	if (c->codel_target_ms > c->codel_interval_ms) {

@@ -52,7 +52,9 @@ struct ag_option {
 	                         lists */
 	const char *defval;   /* default, as text, parsed by the same code; NULL = unset;
 	                         AG_T_FLAG: non-NULL = in effect by default */
-	const char *words;    /* AG_T_ENUM: "open|closed"; value stored is the index */
+	const char *words;    /* AG_T_ENUM: "open|closed"; value stored is the index.
+	                         AG_T_UINT (min >= 1): one word accepted instead of a
+	                         number, stored as 0 ("auto") */
 	int flag_value;       /* AG_T_FLAG: value stored */
 	const char *help;     /* one line, used by docs and --help */
 	/* Optional check of a value beyond its type, run by the file loader
@@ -91,7 +93,9 @@ struct ag_conf {
 	int64_t trust_ttl_ms, max_trusted_per_user;
 	int fold_case;
 	/* [overload] */
-	int64_t max_inflight, trusted_reserve_pct, clean_reserve_pct;
+	int64_t max_inflight;	   /* 0: auto (learnt between _min and _max) */
+	int64_t max_inflight_min, max_inflight_max;
+	int64_t trusted_reserve_pct, clean_reserve_pct;
 	int64_t codel_target_ms, codel_interval_ms;
 	/* [lists] */
 	struct ag_list_entry *allow, *deny;
@@ -113,6 +117,8 @@ struct ag_conf {
 	char *hash_key_file;       /* the fleet key (authguard-governor --keygen) */
 	int clock;                 /* enum ag_clock */
 	int negative_cache;        /* remember backoff holds on the host */
+	char *redis_sentinels;     /* "IP:PORT, IP:PORT": Sentinels to ask; "" = none */
+	char *redis_master_name;   /* the master's name at the Sentinels */
 };
 
 enum ag_clock { AG_CLOCK_REDIS = 0, AG_CLOCK_LOCAL = 1 };

@@ -2,8 +2,9 @@
  * around them (client address, user-facing text, socket choice).
  *
  * The rule that matters most here: only a usable VERDICT, a full backlog, a
- * queue that ran out, or names the wire cannot carry are denials; anything
- * else is an error, for which the caller applies on_error. A governor that
+ * queue that ran out, no answer in time from a governor whose heartbeat is
+ * fresh, or names the wire cannot carry are denials; anything else is an
+ * error, for which the caller applies on_error. A governor that
  * is overloaded must never look like one that is down, or on_error=open would
  * open the gate under attack.
  */
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include "ag_addr.h"
 #include "ag_err.h"
 #include "ag_gate.h"
@@ -90,6 +93,39 @@ static void set_error(struct ag_gate_result *res, int err, int fault)
 	res->verdict = AG_GATE_ERROR;
 	res->err = err;
 	res->fault = fault;
+}
+
+/* Whether the governor at path touched its socket within
+ * AG_HEARTBEAT_STALE_MS (it does every AG_HEARTBEAT_MS while its loop
+ * runs): alive, however late its answer. */
+static int governor_alive(const char *path)
+{
+	struct stat st;
+	struct timespec now;
+	int64_t age;
+
+	if (stat(path, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+	    clock_gettime(CLOCK_REALTIME, &now) != 0)
+		return 0;
+	age = ((int64_t)now.tv_sec - (int64_t)st.st_mtim.tv_sec) * 1000 +
+	      ((int64_t)now.tv_nsec - (int64_t)st.st_mtim.tv_nsec) / 1000000;
+	return age <= AG_HEARTBEAT_STALE_MS;
+}
+
+/* An exchange that failed with rc. No answer in time from a governor whose
+ * heartbeat is fresh is load (a flood starves it of CPU, its queue is
+ * long): a denial, like a full backlog. Were it an error, on_error=open
+ * would wave the flood through to the backend exactly when it is largest.
+ * Only a stale heartbeat means hung, and gets on_error. */
+static void set_failure(struct ag_gate_result *res, int rc, const char *path)
+{
+	if (rc == AG_ERR_TIMEOUT && governor_alive(path)) {
+		res->verdict = AG_GATE_SHED;
+		res->err = rc;
+		res->fault = AG_FAULT_BUSY;
+		return;
+	}
+	set_error(res, rc, fault_of(rc));
 }
 
 /* The code an ERROR message carries; one that is not an error code makes the
@@ -244,9 +280,12 @@ int ag_gate_precheck(const char *path, const struct ag_attempt *at, int64_t time
 	timeout_ms = clamp_ms(timeout_ms);
 	deadline = ag_mono_ms() + timeout_ms;
 	rc = first_exchange(&c, path, AG_MSG_PRECHECK, at, timeout_ms, deadline, &m);
-	if (rc != 0)
-		set_error(res, rc, fault_of(rc));
-	else
+	if (rc != 0) {
+		set_failure(res, rc, path);
+		/* Load at PRECHECK is DECIDE's business, as a full backlog is. */
+		if (res->verdict == AG_GATE_SHED)
+			set_error(res, rc, AG_FAULT_BUSY);
+	} else
 		take_answer(&m, 0, res);
 	ag_conn_close(&c);
 	return 0;
@@ -285,7 +324,7 @@ int ag_gate_decide(struct ag_admission *adm, const char *path, const struct ag_a
 		goto out;
 	}
 	if (rc != 0) {
-		set_error(res, rc, fault_of(rc));
+		set_failure(res, rc, path);
 		goto out;
 	}
 	if (m.type == AG_MSG_QUEUED) {

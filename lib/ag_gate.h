@@ -44,7 +44,9 @@ enum ag_gate_fault {
 	AG_FAULT_CLOSED = 4,  /* the governor closed the connection before answering */
 	AG_FAULT_REFUSED = 5, /* the governor answered ERROR (err holds its code) */
 	AG_FAULT_LOCAL = 6,   /* our side: bad request, permission on the socket, system error */
-	AG_FAULT_BUSY = 7,    /* listen backlog full (an ERROR only for PRECHECK) */
+	AG_FAULT_BUSY = 7,    /* listen backlog full, or no answer in time from a
+	                         governor whose heartbeat is fresh (an ERROR only
+	                         for PRECHECK) */
 };
 
 #define AG_GATE_RULE_MAX (AG_NAME_MAX + 1)

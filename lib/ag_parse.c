@@ -380,8 +380,9 @@ void ag_option_describe(const struct ag_option *o, char *buf, size_t cap)
 		snprintf(buf, cap, "an existing group name, or empty for root only");
 		break;
 	case AG_T_UINT:
-		snprintf(buf, cap, "an integer from %lld to %lld", (long long)o->min,
-			 (long long)o->max);
+		snprintf(buf, cap, "an integer from %lld to %lld%s%s", (long long)o->min,
+			 (long long)o->max, o->words != NULL ? ", or " : "",
+			 o->words != NULL ? o->words : "");
 		break;
 	case AG_T_DURATION:
 		snprintf(buf, cap,
@@ -626,6 +627,12 @@ static int set_value(void *base, const struct ag_option *o, const char *v, struc
 			return AG_ERR_INVAL;
 		return set_group(base, o, v, p);
 	case AG_T_UINT:
+		/* The one word an integer option may take instead (max_inflight
+		 * = auto) stores 0, which min >= 1 keeps from any number. */
+		if (o->words != NULL && strcmp(v, o->words) == 0) {
+			*(int64_t *)(void *)slot = 0;
+			return 0;
+		}
 		if (ag_parse_int(v, INT64_MIN, INT64_MAX, &n) != 0)
 			return problem(p, PROB_SYNTAX, v);
 		if (n < o->min || n > o->max)

@@ -22,6 +22,12 @@
 #define AG_ID_LEN 16      /* admission id: random 128 bits */
 #define AG_ADMIN_ARGS 4
 #define AG_BUDGET_MAX 600000 /* largest BUDGET (ms) a frame may carry */
+/* The governor sets its sockets' mtime every AG_HEARTBEAT_MS while its loop
+ * runs; a module that got no answer in time finds the socket touched within
+ * AG_HEARTBEAT_STALE_MS and knows the governor is busy, not hung: load, a
+ * denial, never on_error (docs/protocol.md, "Heartbeat"). */
+#define AG_HEARTBEAT_MS	      1000
+#define AG_HEARTBEAT_STALE_MS 3000
 
 enum ag_msg_type {
 	AG_MSG_DECIDE = 1,   /* module -> governor: may this attempt reach the backend? takes a slot */

@@ -358,6 +358,21 @@ void e2e_gov_pause(struct e2e *e, int paused)
 		kill(e->gov, paused ? SIGSTOP : SIGCONT);
 }
 
+void e2e_gov_heartbeat_age(struct e2e *e, long age_ms)
+{
+	struct timespec t[2];
+
+	clock_gettime(CLOCK_REALTIME, &t[0]);
+	t[0].tv_sec -= age_ms / 1000;
+	t[0].tv_nsec -= (age_ms % 1000) * 1000000L;
+	if (t[0].tv_nsec < 0) {
+		t[0].tv_sec--;
+		t[0].tv_nsec += 1000000000L;
+	}
+	t[1] = t[0];
+	(void)utimensat(AT_FDCWD, e->sock, t, 0);
+}
+
 void e2e_reset_files(struct e2e *e)
 {
 	unlink(e->state);

@@ -104,4 +104,9 @@ void e2e_pam_close(struct e2e_pam *p);
 /* Monotonic ms. */
 long e2e_now_ms(void);
 
+/* Sets the governor socket's mtime (its heartbeat, AG_HEARTBEAT_MS) to
+ * age_ms ago: with the governor paused, a hung one (age past
+ * AG_HEARTBEAT_STALE_MS) or one that stopped just now (age 0). */
+void e2e_gov_heartbeat_age(struct e2e *e, long age_ms);
+
 #endif

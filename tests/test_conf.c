@@ -470,6 +470,10 @@ static void cases_for(const struct ag_option *o, struct cases *k)
 	case AG_T_UINT:
 		add(k->good, &k->ngood, "%lld", (long long)o->min);
 		add(k->good, &k->ngood, "%lld", (long long)o->max);
+		if (o->words != NULL) {
+			add(k->good, &k->ngood, "%s", o->words);
+			add(k->bad, &k->nbad, "%sx", o->words);
+		}
 		add(k->bad, &k->nbad, "abc");
 		add(k->bad, &k->nbad, "%s", "");
 		add(k->bad, &k->nbad, "1.5");
@@ -547,6 +551,26 @@ static void cases_for(const struct ag_option *o, struct cases *k)
 			add(k->bad, &k->nbad, "unix://authguard@/run/redis.sock");
 			add(k->bad, &k->nbad, "unix:///run/redis.sock?db=");
 			add(k->bad, &k->nbad, "redis://127.0.0.1:6379 ");
+			break;
+		}
+		if (o->check != NULL && strcmp(o->key, "redis_sentinels") == 0) {
+			add(k->good, &k->ngood, "127.0.0.1:26379");
+			add(k->good, &k->ngood, "10.0.0.1:26379, 10.0.0.2:26379 ,[::1]:26380");
+			add(k->good, &k->ngood, "%s", "");
+			add(k->bad, &k->nbad, "sentinel1:26379");
+			add(k->bad, &k->nbad, "127.0.0.1");
+			add(k->bad, &k->nbad, "127.0.0.1:26379,");
+			add(k->bad, &k->nbad, "ag:x@127.0.0.1:26379");
+			add(k->bad, &k->nbad, "127.0.0.1:26379/0");
+			add(k->bad, &k->nbad, "1.1.1.1:1,1.1.1.1:2,1.1.1.1:3,1.1.1.1:4,1.1.1.1:5,"
+					      "1.1.1.1:6,1.1.1.1:7,1.1.1.1:8,1.1.1.1:9");
+			break;
+		}
+		if (o->check != NULL && strcmp(o->key, "redis_master_name") == 0) {
+			add(k->good, &k->ngood, "mymaster");
+			add(k->good, &k->ngood, "%s", "");
+			add(k->bad, &k->nbad, "my master");
+			add(k->bad, &k->nbad, "m{x}");
 			break;
 		}
 		if (o->check != NULL && strcmp(o->key, "key_prefix") == 0) {

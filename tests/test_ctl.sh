@@ -243,7 +243,8 @@ requests_per_s rate_window_s requests clients inflight inflight_trusted inflight
 inflight_failing limit queued_trusted queued_clean queued_failing allowed denied shed
 denied_backoff denied_source_rate denied_user_rate denied_user_cap denied_deny
 reports_success reports_fail reports_unavail abandoned proto_errors tracked trusted
-p50_us p99_us log_dropped queued_total refused user_inflight user_slots'
+p50_us p99_us log_dropped queued_total refused user_inflight user_slots limit_mode
+limit_min limit_max limit_probing backend_baseline_ms backend_median_ms'
 json "status" status
 # jq's --args: the field names as $ARGS.positional.
 # shellcheck disable=SC2086 # a list of names
@@ -252,7 +253,7 @@ missing=$(jq -r '.status as $s | $ARGS.positional[] | select(. as $k | $s | has(
 check "status --json: every documented field${missing:+ (missing: $missing)}" [ -z "$missing" ]
 # shellcheck disable=SC2086 # a list of names
 numeric=$(jq -r '.status as $s | $ARGS.positional[]
-	| select(IN("version", "store", "store_state") | not)
+	| select(IN("version", "store", "store_state", "limit_mode") | not)
 	| select(. as $k | $s[$k] | type != "number")' "$out" --args $status_fields 2>&1 | tr '\n' ' ')
 check "status --json: numbers are numbers${numeric:+ (not: $numeric)}" [ -z "$numeric" ]
 check "status --json: store memory, ok" jq_ok \

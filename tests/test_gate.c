@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -480,6 +481,18 @@ static void test_decide_backlog_full(void **state)
 	close_all(fds, n, path);
 }
 
+/* The socket's heartbeat (mtime, AG_HEARTBEAT_MS) as of age_ms ago. */
+static void heartbeat_age(const char *path, long age_ms)
+{
+	struct timespec t[2];
+
+	clock_gettime(CLOCK_REALTIME, &t[0]);
+	t[0].tv_sec -= age_ms / 1000 + 1;
+	t[1] = t[0];
+	assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/* No answer and a stale heartbeat: hung, an error (on_error applies). */
 static void test_decide_timeout(void **state)
 {
 	struct fake *f = *state;
@@ -490,6 +503,7 @@ static void test_decide_timeout(void **state)
 	assert_non_null(adm);
 	fake_add(f, A_RECV);
 	fake_start(f);
+	heartbeat_age(f->path, AG_HEARTBEAT_STALE_MS);
 	t0 = ag_mono_ms();
 	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 300, 5000, &r), 0);
 	elapsed = ag_mono_ms() - t0;
@@ -497,6 +511,28 @@ static void test_decide_timeout(void **state)
 	assert_int_equal(r.fault, AG_FAULT_TIMEOUT);
 	/* Without QUEUED only timeout applies, not queue_wait. */
 	assert_true(elapsed >= 300 && elapsed < 300 + 1000);
+	assert_int_equal(adm->conn.fd, -1);
+	ag_admission_free(adm);
+}
+
+/* No answer but a fresh heartbeat: busy, a denial whatever on_error says
+ * (shed at DECIDE; at PRECHECK an error marked busy, not fatal). */
+static void test_timeout_alive_is_load(void **state)
+{
+	struct fake *f = *state;
+	struct ag_admission *adm = ag_admission_new();
+	struct ag_gate_result r;
+
+	assert_non_null(adm);
+	fake_add(f, A_RECV);
+	fake_add(f, A_RECV);
+	fake_start(f);
+	assert_int_equal(ag_gate_precheck(f->path, &alice, 200, &r), 0);
+	assert_int_equal(r.verdict, AG_GATE_ERROR);
+	assert_int_equal(r.fault, AG_FAULT_BUSY);
+	assert_int_equal(ag_gate_decide(adm, f->path, &alice, 200, 5000, &r), 0);
+	assert_int_equal(r.verdict, AG_GATE_SHED);
+	assert_int_equal(r.fault, AG_FAULT_BUSY);
 	assert_int_equal(adm->conn.fd, -1);
 	ag_admission_free(adm);
 }
@@ -801,6 +837,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_decide_absent, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(test_decide_backlog_full, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(test_decide_timeout, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_timeout_alive_is_load, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(test_decide_garbage, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(test_decide_closed, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(test_decide_error_reply, fake_setup, fake_teardown),

@@ -278,11 +278,13 @@ static void test_governor_down_closed(void **state)
 	assert_true(r.elapsed_ms < 300 + 700);
 }
 
+/* Hung: paused, and its heartbeat older than AG_HEARTBEAT_STALE_MS. */
 static void test_governor_hung_open(void **state)
 {
 	struct e2e_login r;
 
 	e2e_gov_pause(&E, 1);
+	e2e_gov_heartbeat_age(&E, 10000);
 	login("sshd-open", "alice", "correct horse", "203.0.113.9", &r);
 	e2e_gov_pause(&E, 0);
 	assert_int_equal(r.auth_rv, PAM_SUCCESS);
@@ -297,11 +299,31 @@ static void test_governor_hung_closed(void **state)
 	struct e2e_login r;
 
 	e2e_gov_pause(&E, 1);
+	e2e_gov_heartbeat_age(&E, 10000);
 	login("sshd-closed", "alice", "correct horse", "203.0.113.9", &r);
 	e2e_gov_pause(&E, 0);
 	assert_int_equal(r.auth_rv, PAM_AUTHINFO_UNAVAIL);
 	assert_int_equal(e2e_backend_calls(&E), 0);
 	assert_true(r.elapsed_ms < 300 + 700);
+}
+
+/* Busy, not hung: no answer in time, but its heartbeat is fresh (a flood
+ * starving it of CPU looks like this). Even with on_error=open that is a
+ * denial and the backend is not called: opening the gate there would let
+ * the flood through when it is largest. Precheck and decide each wait
+ * their timeout (300 ms; 700 ms of slack). */
+static void test_governor_busy_denies(void **state)
+{
+	struct e2e_login r;
+
+	e2e_gov_pause(&E, 1);
+	e2e_gov_heartbeat_age(&E, 0);
+	login("sshd-open", "alice", "correct horse", "203.0.113.9", &r);
+	e2e_gov_pause(&E, 0);
+	assert_int_equal(r.auth_rv, PAM_AUTH_ERR);
+	assert_int_equal(e2e_backend_calls(&E), 0);
+	assert_true(r.elapsed_ms >= 2 * 250);
+	assert_true(r.elapsed_ms < 2 * 300 + 700);
 }
 
 static void test_bad_argument_fails_closed(void **state)
@@ -771,6 +793,7 @@ int main(int argc, char **argv)
 		T(test_governor_down_closed, setup_default),
 		T(test_governor_hung_open, setup_default),
 		T(test_governor_hung_closed, setup_default),
+		T(test_governor_busy_denies, setup_default),
 		T(test_bad_argument_fails_closed, setup_default),
 		T(test_client_limit_sheds, setup_client_limit),
 		T(test_queued_attempts_rechecked, setup_one_slot),

@@ -118,7 +118,7 @@ int ctl_status_print(const struct ctl_recs *rs)
 		printf("limit:      learnt (max_inflight = auto) %" PRId64 " in %" PRId64 "..%" PRId64
 		       "%s; backend median %" PRId64 " ms, baseline %" PRId64 " ms\n",
 		       num(r, "limit"), num(r, "limit_min"), num(r, "limit_max"),
-		       num(r, "limit_probing") ? " (probing: halved for a second)" : "",
+		       num(r, "limit_probing") ? " (probing: strangers' share halved for a second)" : "",
 		       num(r, "backend_median_ms"), num(r, "backend_baseline_ms"));
 	printf("queued:     trusted %" PRId64 ", clean %" PRId64 ", failing %" PRId64
 	       "; %" PRId64 " queued in all\n",

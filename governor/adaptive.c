@@ -145,7 +145,10 @@ void gov_adaptive_tick(struct gov_adaptive *a, int64_t now_ms, uint32_t rng, int
 		a->limit -= step < 1 ? 1 : step;
 		a->shrinks++;
 	} else if (enough && a->binding && a->baseline_ms > 0) {
-		step = isqrt(a->limit);
+		/* Far from the tolerance, by sqrt(limit); near it, by one: a
+		 * tick's reports lag its limit by a backend time, and large
+		 * steps there overshoot. */
+		step = med * 100 <= a->baseline_ms * GOV_ADAPT_NEAR_PCT ? isqrt(a->limit) : 1;
 		a->limit += step < 1 ? 1 : step;
 		a->grows++;
 	}

@@ -13,7 +13,8 @@
  *     above GOV_ADAPT_TOLERANCE times the baseline: the limit shrinks by a
  *     tenth (at least 1);
  *   - else, if the limit was reached (an attempt waited for a slot, or the
- *     slots were all taken): it grows by sqrt(limit) (at least 1);
+ *     slots were all taken): it grows by sqrt(limit) while the median is
+ *     within GOV_ADAPT_NEAR_PCT of the baseline, by 1 above that;
  *   - else it stays.
  * A tick with fewer than GOV_ADAPT_MIN_SAMPLES reports runs on (a slow
  * backend reports seldom), so the limit moves on evidence only, except
@@ -23,7 +24,9 @@
  * smallest tick median seen since the last probe. A backend kept saturated
  * never shows it, so every GOV_ADAPT_PROBE_MS the limit is halved for one
  * tick (a probe): with at most as many attempts as workers, nothing queues,
- * and the probe's median is the new baseline. That is also how a backend
+ * and the probe's median is the new baseline. (The governor halves only
+ * what clean and failing sources may use: trusted pairs keep every slot
+ * through a probe; loop.c.) That is also how a backend
  * that became slower for good is learnt: within one probe period.
  *
  * Little's law is the reason for all of it: a backend with W workers and S
@@ -41,6 +44,7 @@
 #define GOV_ADAPT_MIN_SAMPLES 4    /* a tick runs on until it has these */
 #define GOV_ADAPT_TICKS_MAX   10   /* ... for at most this many ticks */
 #define GOV_ADAPT_TOLERANCE_PCT 150
+#define GOV_ADAPT_NEAR_PCT    110  /* below this, grow by sqrt(limit); else by 1 */
 #define GOV_ADAPT_SAMPLES     256  /* kept per tick for the median; more are sampled */
 
 struct gov_adaptive {

@@ -225,11 +225,21 @@ static void adapt_tick(struct gov *g, int64_t now)
 	const struct ag_conf *c = g->conf;
 	int changed = 0;
 
+	int64_t limit, tr;
+
 	gov_adaptive_tick(&g->adapt, now, randombytes_random(), &changed);
 	if (!changed)
 		return;
-	gov_admit_configure(&g->admit, g->adapt.limit, c->trusted_reserve_pct, c->clean_reserve_pct,
-			    c->max_queue, c->codel_target_ms, c->codel_interval_ms);
+	/* A probe halves what strangers may use (clean and failing sources);
+	 * trusted pairs keep every slot, so that a probe never queues them
+	 * behind attempts admitted before it. They are few: the probe still
+	 * sees a backend with nothing queued. */
+	limit = g->adapt.probing ? g->adapt.held : g->adapt.limit;
+	tr = c->trusted_reserve_pct;
+	if (g->adapt.probing && tr < 50)
+		tr = 50;
+	gov_admit_configure(&g->admit, limit, tr, c->clean_reserve_pct, c->max_queue,
+			    c->codel_target_ms, c->codel_interval_ms);
 	gov_attempt_serve(g);
 }
 
@@ -488,9 +498,16 @@ out:
 
 int gov_run(struct gov *g)
 {
-	gov_log(LOG_NOTICE, "listening on %s%s%s (store %s, max_inflight %lld)", g->lis[0].path,
+	char lim[48];
+
+	if (g->adapt.on)
+		snprintf(lim, sizeof(lim), "auto, %lld..%lld", (long long)g->adapt.min,
+			 (long long)g->adapt.max);
+	else
+		snprintf(lim, sizeof(lim), "%lld", (long long)g->conf->max_inflight);
+	gov_log(LOG_NOTICE, "listening on %s%s%s (store %s, max_inflight %s)", g->lis[0].path,
 		g->lis[1].fd >= 0 ? " and " : "", g->lis[1].fd >= 0 ? g->lis[1].path : "",
-		g->store.ops->name, (long long)g->conf->max_inflight);
+		g->store.ops->name, lim);
 	notify("READY=1");
 	if (event_base_dispatch(g->base) < 0) {
 		gov_log(LOG_ERR, "event loop failed");

@@ -164,7 +164,7 @@ static const struct ag_option table[] = {
      .words = "auto",
      .help = "attempts at the auth backend at once (host slots); auto: learnt from backend "
 	     "times"},
-    C_OPT("overload", "max_inflight_min", AG_T_UINT, max_inflight_min, 1, 100000, "2",
+    C_OPT("overload", "max_inflight_min", AG_T_UINT, max_inflight_min, 1, 100000, "4",
 	  "max_inflight = auto: the learnt limit's floor"),
     C_OPT("overload", "max_inflight_max", AG_T_UINT, max_inflight_max, 1, 100000, "64",
 	  "max_inflight = auto: the learnt limit's ceiling"),

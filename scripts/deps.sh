@@ -5,7 +5,7 @@ set -eu
 pkgs="build-essential autoconf automake libtool pkg-config
 libpam0g-dev libsodium-dev libhiredis-dev libevent-dev libinih-dev libsystemd-dev
 libcmocka-dev libpam-wrapper libpamtest0-dev pamtester valgrind clang gnuplot-nox
-redis-server redis-sentinel jq"
+redis-server redis-sentinel jq libnss-wrapper"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

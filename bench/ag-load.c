@@ -135,7 +135,7 @@ enum mode { M_CYCLES, M_DECISIONS, M_PAIRS };
 struct opts {
 	const char *sock;
 	int mode;
-	int64_t conns, rate, secs, users, addrs, failpct, threads, budget, depth;
+	int64_t conns, rate, secs, users, addrs, failpct, threads, budget, depth, hold;
 	int json, precheck;
 };
 
@@ -307,6 +307,7 @@ enum slot_state {
 	S_PRECHECK, /* waiting for the PRECHECK verdict */
 	S_DECIDE,   /* waiting for the DECIDE verdict (maybe after QUEUED) */
 	S_REPORT,   /* waiting for ACK */
+	S_HOLD,	    /* admitted, "at the backend" for --hold ms before its REPORT */
 };
 
 #define REQ_MAX 512 /* bytes of one request: a few short fields */
@@ -316,6 +317,8 @@ struct slot {
 	int conn; /* index of its connection, fixed */
 	int state;
 	int64_t t0, deadline;
+	int64_t hold_until;	 /* S_HOLD: when to report */
+	uint8_t id[AG_ID_LEN]; /* S_HOLD: the admission */
 	char user[24], rhost[24];
 };
 
@@ -497,7 +500,7 @@ static int send_report(struct worker *w, struct slot *s, const uint8_t *id)
 	memcpy(m.id, id, AG_ID_LEN);
 	m.present |= 1u << AG_F_ID;
 	ag_msg_set_u32(&m, AG_F_OUTCOME, fail ? AG_OUT_FAIL : AG_OUT_SUCCESS);
-	ag_msg_set_u32(&m, AG_F_BACKEND_MS, 0);
+	ag_msg_set_u32(&m, AG_F_BACKEND_MS, (uint32_t)w->o->hold);
 	s->state = S_REPORT;
 	return send_msg(w, s, &m);
 }
@@ -603,6 +606,13 @@ static int answer(struct worker *w, struct conn *x, const struct ag_msg *m)
 			return 0;
 		}
 		w->st.allow++;
+		if (s->state == S_DECIDE && w->o->hold > 0 && AG_HAS(m, AG_F_ID)) {
+			/* The backend "works" for --hold ms: the slot stays taken. */
+			memcpy(s->id, m->id, AG_ID_LEN);
+			s->hold_until = mono_ns() + w->o->hold * 1000000;
+			s->state = S_HOLD;
+			return 0;
+		}
 		if (s->state == S_DECIDE) {
 			if (!AG_HAS(m, AG_F_ID) || send_report(w, s, m->id) != 0)
 				goto io_error;
@@ -682,6 +692,19 @@ static void scan_timeouts(struct worker *w, int64_t now)
 {
 	int i;
 
+	/* Held admissions whose time is up report now (--hold: to SCAN_NS). */
+	for (i = 0; i < w->nslots; i++) {
+		struct slot *s = &w->slots[i];
+
+		if (s->state != S_HOLD || now < s->hold_until)
+			continue;
+		s->deadline = now + w->o->budget * 1000000 + EXTRA_TIMEOUT_NS;
+		if (send_report(w, s, s->id) != 0) {
+			w->st.errors++;
+			finish(w, s, 1);
+			conn_abort(w, &w->conns[s->conn], &w->st.errors);
+		}
+	}
 	for (i = 0; i < w->nconns; i++) {
 		struct conn *x = &w->conns[i];
 
@@ -793,7 +816,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ag-load -s SOCKET [-m cycles|decisions|pairs] [-c CONNS] [-r RATE]\n"
 		   "               [-d SECONDS] [-u USERS] [-a ADDRS] [-f FAILPCT] [-t THREADS]\n"
-		   "               [-b BUDGET_MS] [-p DEPTH] [--precheck] [--json]\n"
+		   "               [-b BUDGET_MS] [-p DEPTH] [-H MS] [--precheck] [--json]\n"
 		   "       ag-load --self-test\n"
 		   "  -m  cycles: connect, DECIDE, REPORT, close per attempt (default);\n"
 		   "      decisions: PRECHECK back to back on persistent connections;\n"
@@ -806,7 +829,9 @@ static void usage(FILE *f)
 		   "  -a  source addresses in 198.18.0.0/15 (default 1000, at most 131072)\n"
 		   "  -f  percent of allowed attempts reported as failures (default 30)\n"
 		   "  -t  worker threads (default 2)   -b budget sent in DECIDE (default 2000)\n"
-		   "  --precheck  cycles send PRECHECK before DECIDE, as the module does\n");
+		   "  --precheck  cycles send PRECHECK before DECIDE, as the module does\n"
+		   "  -H, --hold MS  keep each admission MS ms before its REPORT (a backend's time;\n"
+		   "      reported as backend_ms); default 0\n");
 }
 
 /* The numeric options: flag, bounds, where the value goes. */
@@ -824,6 +849,7 @@ static const struct num_opt {
     {'t', 1, MAX_THREADS, offsetof(struct opts, threads)},
     {'b', 0, AG_BUDGET_MAX, offsetof(struct opts, budget)},
     {'p', 1, 64, offsetof(struct opts, depth)},
+    {'H', 0, 60000, offsetof(struct opts, hold)},
 };
 
 /* AG_ERR_INVAL (with a message) for an unknown flag or a bad value. */
@@ -854,6 +880,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, int *self_test)
 	    {"json", no_argument, NULL, 'J'},
 	    {"precheck", no_argument, NULL, 'P'},
 	    {"self-test", no_argument, NULL, 'T'},
+	    {"hold", required_argument, NULL, 'H'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -870,7 +897,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, int *self_test)
 			   .depth = 1};
 	*self_test = 0;
 	while (rc == 0 &&
-	       (c = getopt_long(argc, argv, "s:m:c:r:d:u:a:f:t:b:p:h", lopts, NULL)) != -1) {
+	       (c = getopt_long(argc, argv, "s:m:c:r:d:u:a:f:t:b:p:H:h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o->sock = optarg;

@@ -120,6 +120,10 @@ int ctl_status_print(const struct ctl_recs *rs)
 		       num(r, "limit"), num(r, "limit_min"), num(r, "limit_max"),
 		       num(r, "limit_probing") ? " (probing: strangers' share halved for a second)" : "",
 		       num(r, "backend_median_ms"), num(r, "backend_baseline_ms"));
+	if (num(r, "fleet_max_inflight") > 0)
+		printf("fleet:      at most %" PRId64 " in flight on all hosts; %" PRId64
+		       " attempts found them taken and waited\n",
+		       num(r, "fleet_max_inflight"), num(r, "fleet_full"));
 	printf("queued:     trusted %" PRId64 ", clean %" PRId64 ", failing %" PRId64
 	       "; %" PRId64 " queued in all\n",
 	       num(r, "queued_trusted"), num(r, "queued_clean"), num(r, "queued_failing"),

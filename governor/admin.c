@@ -74,6 +74,8 @@ static void do_status(struct gov *g, struct gov_client *c)
 	gov_reply_i64(&r, "inflight_clean", g->admit.inflight_class[AG_CLASS_CLEAN]);
 	gov_reply_i64(&r, "inflight_failing", g->admit.inflight_class[AG_CLASS_DIRTY]);
 	gov_reply_i64(&r, "limit", g->admit.limit);
+	gov_reply_i64(&r, "fleet_max_inflight", g->conf->fleet_max_inflight);
+	gov_reply_u64(&r, "fleet_full", g->stats.fleet_full);
 	/* max_inflight = auto: how the limit was learnt (adaptive.h). */
 	gov_reply_str(&r, "limit_mode", g->adapt.on ? "auto" : "fixed");
 	gov_reply_i64(&r, "limit_min", g->adapt.on ? g->adapt.min : g->admit.limit);

@@ -253,6 +253,7 @@ void gov_admin_explain(struct gov *g, struct gov_client *c, const char *user, co
 	at.allowlisted = x->op.allowlisted;
 	at.user_socket = 0;
 	at.budget_ms = 0;
+	at.ticket = NULL;
 	/* The client waits for the answer like a DECIDE does. */
 	c->op = &x->op;
 	rc = gov_store_decide(&g->store, &at, ag_wall_ms(), GOV_CHECK, x->mask, explain_done, x);

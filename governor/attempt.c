@@ -108,6 +108,33 @@ static int norm_msg(struct gov *g, struct gov_client *c, const struct ag_msg *m,
 	return 0;
 }
 
+/* fleet_max_inflight reached: the queues wait until a release here or the
+ * next poll; asking Redis for each waiter in turn would only spin. */
+static void fleet_full(struct gov *g)
+{
+	g->stats.fleet_full++;
+	if (!g->fleet_full && g->ev_fleet != NULL)
+		gov_timer_ms(g->ev_fleet, GOV_FLEET_POLL_MS);
+	g->fleet_full = 1;
+}
+
+void gov_attempt_fleet_poll(struct gov *g)
+{
+	g->fleet_full = 0;
+	gov_attempt_serve(g);
+}
+
+/* A commit's ticket: 64 random bits in hex (store.h). */
+static void new_ticket(char out[GOV_TICKET_LEN + 1])
+{
+	uint8_t b[GOV_TICKET_LEN / 2];
+	size_t i;
+
+	randombytes_buf(b, sizeof(b));
+	for (i = 0; i < sizeof(b); i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
 /* Rule 1 here, rules 2-4 in the store; done(op, ...) is called once, now
  * or later (gov_store_decide). 0, or an AG_ERR_* code when the store could
  * not be asked (done is not called). */
@@ -141,6 +168,7 @@ static int judge(struct gov *g, struct gov_op *op, int mode, unsigned slot_mask,
 	at.budget_ms = op->deadline_ms > 0 ? op->deadline_ms - ag_mono_ms() : 0;
 	if (op->deadline_ms > 0 && at.budget_ms < 1)
 		at.budget_ms = 1;
+	at.ticket = op->ticket[0] != '\0' ? op->ticket : NULL;
 	return gov_store_decide(&g->store, &at, now, mode, slot_mask, done, op);
 }
 
@@ -281,6 +309,7 @@ static void attempt_of(const struct gov_admission *a, struct gov_attempt *at)
 	at->allowlisted = a->allowlisted;
 	at->user_socket = a->user_socket;
 	at->budget_ms = 0;
+	at->ticket = a->ticket[0] != '\0' ? a->ticket : NULL;
 }
 
 void gov_admission_abandon(struct gov *g, struct gov_admission *a)
@@ -445,6 +474,7 @@ static void attempt_norm(const struct gov_norm *n, int allowlisted, struct gov_a
 	at->allowlisted = allowlisted;
 	at->user_socket = n->user_socket;
 	at->budget_ms = 0;
+	at->ticket = NULL;
 }
 
 static void report_error(void *arg, int rc, int64_t cleared)
@@ -466,6 +496,7 @@ static void take_back(struct gov *g, const struct gov_op *op)
 	int rc;
 
 	attempt_norm(&op->n, op->allowlisted, &at);
+	at.ticket = op->ticket[0] != '\0' ? op->ticket : NULL;
 	rc = gov_store_report(&g->store, &at, AG_OUT_UNAVAIL, ag_wall_ms(), 0, report_error, g);
 	if (rc < 0)
 		report_error(g, rc, 0);
@@ -536,7 +567,10 @@ static void decide_done(void *arg, int rc, const struct gov_decision *d)
 			answer_shed(g, c, recv_us, 1);
 		else {
 			/* No slot: the limit is what holds this one back. */
-			gov_adaptive_binding(&g->adapt);
+			if (d->verdict == GOV_NOSLOT && d->fleet_full)
+				fleet_full(g);
+			else
+				gov_adaptive_binding(&g->adapt);
 			enqueue(g, c, &op->n, d, recv_us, op->deadline_ms, op->fresh);
 		}
 	}
@@ -576,6 +610,8 @@ static void decide(struct gov *g, struct gov_client *c, const struct gov_norm *n
 	op->deadline_ms = deadline_ms;
 	op->t = *t;
 	op->n = *n;
+	new_ticket(op->ticket);
+	memcpy(op->a->ticket, op->ticket, sizeof(op->ticket));
 	if (!fresh && gov_store_is_async(&g->store)) {
 		/* A waiter's slot stays free until the answer: count it, so
 		 * that serve does not hand the same slot to the next one. */
@@ -757,6 +793,8 @@ int gov_attempt_report(struct gov *g, struct gov_client *c, const struct ag_msg 
 	}
 	ag_msg_init(&r, AG_MSG_ACK);
 	(void)gov_client_send(c, &r);
+	/* With the fleet full, the release reaches every host's waiters alike
+	 * through Redis ("free"), this one's too: no head start here. */
 	if (held && !user)
 		gov_attempt_serve(g);
 	return 0;
@@ -795,7 +833,7 @@ void gov_attempt_serve(struct gov *g)
 	struct gov_when t;
 	int64_t bound;
 
-	if (g->serving || g->stopping)
+	if (g->serving || g->stopping || g->fleet_full)
 		return;
 	g->serving = 1;
 	/* A waiter re-queued in a class without a slot is not returned again;

@@ -70,6 +70,7 @@ struct gov_admission {
 	char user[GOV_USER_MAX];
 	char source[AG_SOURCE_MAX];
 	char agg[AG_SOURCE_MAX];
+	char ticket[GOV_TICKET_LEN + 1]; /* the commit's (store.h) */
 };
 
 /* A DECIDE waiting for a slot. */
@@ -97,6 +98,7 @@ struct gov_op {
 	struct gov_when t;
 	struct gov_norm n;
 	struct gov_admission *a; /* DECIDE: allocated before the store commits */
+	char ticket[GOV_TICKET_LEN + 1]; /* DECIDE: its commit's, also after a is gone */
 };
 
 struct gov_client {
@@ -208,6 +210,10 @@ int gov_attempt_normalise(const struct gov *g, const char *user, const char *rho
 
 /* Serves queued waiters while slots are free (rules re-checked). */
 void gov_attempt_serve(struct gov *g);
+
+/* fleet_max_inflight: the queues may ask the store again (the poll timer,
+ * or another host's release). */
+void gov_attempt_fleet_poll(struct gov *g);
 
 /* Answers "shed" to every waiter past its expire_ms and re-arms the expiry
  * timer; with all set, to every waiter (shutdown). */

@@ -26,6 +26,7 @@ struct gov_client;
 
 #define GOV_IDENT	"authguard-governor"
 #define GOV_BACKLOG	4096 /* the kernel caps it at net.core.somaxconn */
+#define GOV_FLEET_POLL_MS 50 /* fleet_max_inflight reached: ask again this often */
 #define GOV_LAT_BUCKETS 32 /* bucket i holds latencies in [2^i, 2^(i+1)) us; 0 holds 0 too */
 #define GOV_UID_BUCKETS 256
 #define GOV_CORK_MAX	16384 /* replies gathered for one send (client.c) */
@@ -52,6 +53,7 @@ struct gov_uid {
 /* Counters shown by "status"; they only grow. */
 struct gov_stats {
 	uint64_t allowed, shed, queued, proto_errors, abandoned;
+	uint64_t fleet_full;		   /* NOSLOT for fleet_max_inflight (Redis) */
 	uint64_t refused;		   /* connections refused at max_clients */
 	uint64_t refused_logged;	   /* refused as of the last summary line */
 	int64_t proto_window_ms;	   /* start of the window for protocol-error lines */
@@ -113,6 +115,11 @@ struct gov {
 	struct gov_adaptive adapt; /* its limit: fixed, or learnt (max_inflight = auto) */
 	int64_t user_inflight;	 /* slots taken from the user socket's pool (user_slots) */
 	struct event *ev_expire; /* earliest queued waiter's expire_ms */
+	/* fleet_max_inflight reached: the queues wait (serve does nothing)
+	 * until a release here, or ev_fleet (GOV_FLEET_POLL_MS) asks again:
+	 * the slot that frees may be on another host. */
+	int fleet_full;
+	struct event *ev_fleet;
 	int serving;		 /* gov_attempt_serve is running (no re-entry) */
 	int64_t deciding;	 /* waiters taken from a queue whose store answer is awaited */
 

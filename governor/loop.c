@@ -371,6 +371,20 @@ static void stop(struct gov *g)
 	event_base_loopbreak(g->base);
 }
 
+static void fleet_cb(evutil_socket_t fd, short what, void *arg)
+{
+	gov_attempt_fleet_poll(arg);
+}
+
+/* Another host (or this one) released a slot of the full fleet. */
+static void fleet_free(void *arg)
+{
+	struct gov *g = arg;
+
+	if (g->fleet_full)
+		gov_attempt_fleet_poll(g);
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct gov *g = arg;
@@ -393,10 +407,11 @@ static int add_events(struct gov *g)
 
 	g->ev_reap = event_new(g->base, -1, 0, reap_cb, g);
 	g->ev_expire = evtimer_new(g->base, expire_cb, g);
+	g->ev_fleet = evtimer_new(g->base, fleet_cb, g);
 	g->ev_house = event_new(g->base, -1, EV_PERSIST, house_cb, g);
 	g->ev_state = event_new(g->base, -1, EV_PERSIST, state_cb, g);
 	if (g->ev_reap == NULL || g->ev_expire == NULL || g->ev_house == NULL ||
-	    g->ev_state == NULL || event_add(g->ev_house, &house) != 0)
+	    g->ev_fleet == NULL || g->ev_state == NULL || event_add(g->ev_house, &house) != 0)
 		return AG_ERR_NOMEM;
 	rate_sample(g); /* the zero the first second's rate is measured from */
 	for (i = 0; i < 3; i++) {
@@ -463,6 +478,8 @@ int gov_init(struct gov *g, struct ag_conf *conf, const char *conf_path, int for
 		rc = gov_store_redis_new(cf, g->base, g->lists, &g->store, err, sizeof(err));
 		if (rc < 0)
 			gov_log(LOG_ERR, "redis store: %s", err);
+		else
+			gov_store_redis_on_free(&g->store, fleet_free, g);
 	} else if (rc == 0) {
 		rc = gov_store_mem_new(cf, &g->store);
 	}
@@ -542,6 +559,8 @@ void gov_free(struct gov *g)
 		event_free(g->ev_reap);
 	if (g->ev_expire != NULL)
 		event_free(g->ev_expire);
+	if (g->ev_fleet != NULL)
+		event_free(g->ev_fleet);
 	if (g->ev_house != NULL)
 		event_free(g->ev_house);
 	if (g->ev_state != NULL)
@@ -552,6 +571,7 @@ void gov_free(struct gov *g)
 		if (g->ev_sig[i] != NULL)
 			event_free(g->ev_sig[i]);
 	g->ev_reap = g->ev_expire = g->ev_house = g->ev_state = g->ev_watchdog = NULL;
+	g->ev_fleet = NULL;
 	if (g->store.ops != NULL)
 		gov_store_free(&g->store);
 	gov_lists_free(g->lists);

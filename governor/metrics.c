@@ -202,6 +202,9 @@ static void gauges(struct out *o, const struct gov *g)
 	head(o, "authguard_backend_baseline_seconds", "gauge",
 	     "max_inflight = auto: the backend's time with nothing queued, as learnt.");
 	sample_sec(o, "authguard_backend_baseline_seconds", g->adapt.baseline_ms);
+	head(o, "authguard_fleet_full_total", "counter",
+	     "Attempts that found fleet_max_inflight's slots taken and waited.");
+	sample(o, "authguard_fleet_full_total", NULL, g->stats.fleet_full);
 	head(o, "authguard_limit_changes_total", "counter",
 	     "max_inflight = auto: the limit's moves, by direction.");
 	sample(o, "authguard_limit_changes_total", "direction=\"down\"", g->adapt.shrinks);

@@ -1,6 +1,6 @@
 /* rds.h - the Redis store's parts (internal to store_redis.c, rds_conn.c,
- * rds_neg.c and rds_admin.c): its context, a request, and what each file
- * offers the others.
+ * rds_sentinel.c, rds_neg.c and rds_admin.c): its context, a request, and
+ * what each file offers the others.
  */
 #ifndef GOV_RDS_H
 #define GOV_RDS_H
@@ -20,19 +20,32 @@ struct event_base;
 #define RDS_CONNECT_MS	     2000 /* a connection (and its setup) must be ready by then */
 #define RDS_TIMEOUTS_TO_DROP 3	  /* commands past their budget in a row: reconnect */
 #define RDS_KEY_MAX	     (32 + 1 + 2 * AG_FLEETKEY_HASH_LEN + 1)
-#define RDS_ARGS	     16
+#define RDS_ARGS	     20
+#define RDS_V_FLEET	     5 /* decide's verdict: fleet_max_inflight reached */
 #define RDS_DECIDE_REPLY     31
 #define RDS_LOG_EVERY_MS     10000 /* one line per kind of trouble per 10 s */
 #define RDS_TAKEBACK_MAX     1024 /* commits waiting to be taken back */
+#define RDS_MERGE_MAX	     4096 /* entries merged into Redis after an outage */
+#define RDS_MERGE_BATCH	     256  /* ... commands in flight at a time */
 #define RDS_TAKEBACK_DELAY_MS 3000 /* ... sent this long after the store is ready */
 #define RDS_NEG_MAX	     65536 /* pairs in the negative cache */
 #define RDS_NEG_MAX_MS	     30000 /* a cached denial lasts at most this: a pair trusted
 				      on another host meanwhile is held here no longer */
+#define RDS_SENTINELS_MAX    8	  /* as many as [store] redis_sentinels takes */
+#define RDS_SENTINEL_MS	     500  /* one Sentinel's answer (connect included) */
+#define RDS_MASTER_NAME_MAX  65	  /* redis_master_name, with its NUL */
 
 enum { RDS_DOWN = 0, RDS_CONNECTING, RDS_READY };
 enum { RQ_DECIDE = 1, RQ_REPORT, RQ_TAKEBACK };
 
 struct rds_req;
+
+/* A TCP address: an IP literal (never a host name: hiredis 0.14 would
+ * resolve it with a blocking call) and a port. */
+struct rds_addr {
+	char host[AG_REDIS_HOST_MAX];
+	unsigned port;
+};
 
 struct rds {
 	const struct ag_conf *conf; /* borrowed */
@@ -59,15 +72,40 @@ struct rds {
 	int closing;
 	struct rds_req *reqs; /* in flight, for destroy */
 	char confcsv[400];
+	char fleetcsv[72]; /* fleet_max_inflight's ceilings: trusted, clean, failing */
 	int64_t last_log_ms;
 	struct gov_table *neg; /* the negative cache: pair -> struct neg */
 	redisAsyncContext *sub; /* SUBSCRIBE PREFIXevents: other hosts' resets */
 	struct gov_lists *lists; /* the governor's, for the fleet's runtime entries */
 	struct rds_req *tb;	 /* commits to take back once Redis is back */
+	int64_t outage_since;	 /* wall ms of the first attempt decided here alone
+				    since the last complete merge; 0 = none */
+	struct merge *merge;	 /* rds_merge.c: in progress, or NULL */
+	void (*on_free)(void *arg); /* a fleet slot was released somewhere */
+	void *on_free_arg;
 	int ntb;
 	struct event *tb_timer; /* sends them RDS_TAKEBACK_DELAY_MS after ready */
 	struct event *sub_retry;
 	uint64_t neg_hits;
+	/* Where the main and event connections go: the URL's address (its
+	 * Unix socket when master.host is ""), then what the Sentinels say. */
+	struct rds_addr master;
+	/* Sentinel (rds_sentinel.c); nsent 0: none, the URL's Redis is it. */
+	struct rds_addr sent[RDS_SENTINELS_MAX];
+	int nsent;
+	char master_name[RDS_MASTER_NAME_MAX];
+	int master_named;	 /* a Sentinel has named the master once */
+	int asked;		 /* this connection attempt's asking is done */
+	int ask_then_connect;	 /* rds_conn_start waits for the answer */
+	redisAsyncContext *sq;	 /* asking Sentinel sq_at, NULL when not */
+	int sq_at;
+	int sq_tried;		 /* Sentinels asked in this round */
+	struct event *sq_timer;	 /* its deadline (RDS_SENTINEL_MS) */
+	redisAsyncContext *ss;	 /* subscribed to +switch-master at Sentinel ss_at */
+	int ss_at;
+	int ss_ok;		 /* ... and the subscription is confirmed */
+	struct event *ss_timer;	 /* its deadline, then its retry */
+	int64_t sent_log_ms;	 /* the Sentinels' trouble, logged apart (see rds_trouble) */
 };
 
 /* A pair's backoff hold remembered until it ends (at most RDS_NEG_MAX_MS):
@@ -95,6 +133,7 @@ struct rds_req {
 	int64_t wait_ms; /* min(redis_timeout, the attempt's budget) */
 	int mode, outcome, jitter;
 	unsigned mask;
+	char ticket[GOV_TICKET_LEN + 1]; /* "" = none */
 };
 
 /* ---- rds_conn.c: the connections ---- */
@@ -103,22 +142,45 @@ struct rds_req {
 void rds_set_state(struct rds *r, int state, const char *why);
 /* A kind of trouble, logged at most once per RDS_LOG_EVERY_MS. */
 void rds_trouble(struct rds *r, const char *what, const char *detail);
-/* Names and builds the rules' library, creates the timers. 0 or
- * AG_ERR_NOMEM. */
+/* Names and builds the rules' library, reads the Sentinels
+ * (rds_sentinel_init), creates the timers. 0, AG_ERR_NOMEM or
+ * AG_ERR_CONFIG. */
 int rds_conn_init(struct rds *r);
 /* Sends FUNCTION LOAD of the rules on the main connection (after Redis
  * said "Function not found"). 0, or AG_ERR_IO. */
 int rds_lib_load(struct rds *r);
-/* Connects (setup pipelined; ready when it all answered), or retries later. */
+/* Connects to the master (setup pipelined; ready when it all answered),
+ * asking the Sentinels first when there are some, or retries later. */
 void rds_conn_start(struct rds *r);
 /* Drops the connection: pending commands are answered locally; a new one
  * is tried after RDS_RETRY_MS. */
 void rds_conn_drop(struct rds *r, const char *why);
 /* Subscribes to PREFIXevents on a connection of its own. */
 void rds_sub_start(struct rds *r);
-/* Closes both connections (pending callbacks run: AG_ERR_CLOSED) and frees
- * the timers. */
+/* Closes the PREFIXevents connection (the master moved); a new one is
+ * made after RDS_RETRY_MS, to the master's new address. */
+void rds_sub_drop(struct rds *r);
+/* Closes the connections (pending callbacks run: AG_ERR_CLOSED), the
+ * Sentinels' too, and frees the timers. */
 void rds_conn_free(struct rds *r);
+
+/* ---- rds_sentinel.c: finding and following the master ---- */
+
+/* Parses conf->redis_sentinels and redis_master_name, takes the URL's
+ * address as the master's, creates the timers. 0, AG_ERR_CONFIG (logged:
+ * an entry ag_conf let through but that does not parse) or AG_ERR_NOMEM. */
+int rds_sentinel_init(struct rds *r) __attribute__((warn_unused_result));
+/* Subscribes to +switch-master at one Sentinel (none configured: nothing). */
+void rds_sentinel_start(struct rds *r);
+/* Asks the Sentinels in turn for the master's address; when one answers
+ * (or none does: the last known address stays), sets r->asked and calls
+ * rds_conn_start. Never blocks. */
+void rds_sentinel_ask(struct rds *r);
+/* 1 when rep is a -READONLY error (the Redis behind ac became a replica: a
+ * failover), after dropping the main connection if ac is it; else 0. */
+int rds_readonly(struct rds *r, const redisAsyncContext *ac, const redisReply *rep);
+/* Closes the Sentinel connections (no callback runs) and frees the timers. */
+void rds_sentinel_free(struct rds *r);
 
 /* ---- store_redis.c ---- */
 
@@ -134,6 +196,7 @@ struct rds_keys {
 	char hu[AG_FLEETKEY_HASH_LEN + 1], hs[AG_FLEETKEY_HASH_LEN + 1];
 	char p[RDS_KEY_MAX], s[RDS_KEY_MAX], a[RDS_KEY_MAX], u[RDS_KEY_MAX], h[RDS_KEY_MAX];
 	char g[RDS_KEY_MAX];
+	char f[RDS_KEY_MAX]; /* attempts in flight: tickets (rules.lua) */
 };
 
 /* The keys of (user, source, agg): a NULL user or source hashes as "" (a
@@ -169,5 +232,13 @@ int rds_admin_describe(void *ctx, const char *user, const char *source, const ch
 		       int64_t now, gov_store_described done, void *arg);
 int rds_admin_reset(void *ctx, int scope, const char *user, const char *source, const char *agg,
 		    gov_store_resetted done, void *arg);
+
+/* ---- rds_merge.c: what this host learnt alone, into Redis ---- */
+
+/* Redis is ready after an outage (outage_since set): merges the local
+ * store's holds, caps and failures since then (rules.lua "merge"). */
+void rds_merge_start(struct rds *r);
+/* Drops a merge in progress (the store is closing). */
+void rds_merge_free(struct rds *r);
 
 #endif

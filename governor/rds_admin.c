@@ -49,6 +49,7 @@ static void on_describe(redisAsyncContext *ac, void *reply, void *privdata)
 	int n;
 
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 20) {
+		(void)rds_readonly(x->r, ac, rep); /* a failover: reconnect */
 		x->done(x->arg, AG_ERR_IO, NULL);
 		free(x);
 		return;
@@ -184,7 +185,7 @@ static int reset_call(struct rds *r, struct rds_reset *x, const char *const *key
 {
 	const char **argv = calloc(n + 10, sizeof(*argv));
 	size_t *len = calloc(n + 10, sizeof(*len));
-	char kg[RDS_KEY_MAX], nk[24], now[24];
+	char kg[RDS_KEY_MAX], kf[RDS_KEY_MAX], nk[24], now[24];
 	size_t a = 0, i;
 	int rc = AG_ERR_NOMEM;
 
@@ -206,6 +207,9 @@ static int reset_call(struct rds *r, struct rds_reset *x, const char *const *key
 		argv[a++] = r->confcsv;
 		argv[a++] = "0";
 		argv[a++] = x->member;
+		/* attempts in flight (tickets) and their tombstones are kept */
+		rds_key(kf, r, 'F', "", NULL);
+		argv[a++] = kf;
 		for (i = 0; i < a; i++)
 			len[i] = strlen(argv[i]);
 		rc = r->ac != NULL && redisAsyncCommandArgv(r->ac, cb, x, (int)a, argv, len) == REDIS_OK
@@ -225,7 +229,9 @@ static void on_reset_page(redisAsyncContext *ac, void *reply, void *privdata)
 
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
-		rds_trouble(x->r, "reset failed", rep != NULL && rep->type == REDIS_REPLY_ERROR ? rep->str : NULL);
+		if (!rds_readonly(x->r, ac, rep))
+			rds_trouble(x->r, "reset failed",
+				    rep != NULL && rep->type == REDIS_REPLY_ERROR ? rep->str : NULL);
 		reset_finish(x, AG_ERR_IO);
 		return;
 	}

@@ -1,10 +1,12 @@
 /* rds_conn.c - the Redis store's connections (see store_redis.h).
  *
  * The main connection: connect (with a deadline of its own: hiredis 0.14
- * has no connect timeout), then AUTH, SELECT, CONFIG GET (warnings),
- * FUNCTION LOAD (the rules) and the fleet key's fingerprint, pipelined; the store is ready when
- * the last of them answers. On any failure it is dropped and tried again
- * every second. The subscription (PREFIXevents) has a connection of its
+ * has no connect timeout), then AUTH, SELECT, ROLE (a master, or nothing
+ * is written there), CONFIG GET (warnings), FUNCTION LOAD (the rules) and
+ * the fleet key's fingerprint, pipelined; the store is ready when the last
+ * of them answers. On any failure it is dropped and tried again every
+ * second. With Sentinels, each attempt asks them first where the master is
+ * (rds_sentinel.c). The subscription (PREFIXevents) has a connection of its
  * own: a message, a (re)subscription or its loss flushes the negative cache.
  */
 #include "config.h"
@@ -24,6 +26,7 @@
 #include <sodium.h>
 
 #include "ag_err.h"
+#include "ag_escape.h"
 #include "ag_fleetkey.h"
 #include "ag_redis_url.h"
 #include "ag_time.h"
@@ -45,6 +48,9 @@ void rds_set_state(struct rds *r, int state, const char *why)
 			why != NULL ? why : "connection lost");
 	r->state = state;
 	r->state_since = ag_wall_ms();
+	/* Back after deciding alone: the fleet learns what this host did. */
+	if (state == RDS_READY)
+		rds_merge_start(r);
 }
 
 /* Trouble logged at most once per RDS_LOG_EVERY_MS. */
@@ -62,14 +68,15 @@ void rds_trouble(struct rds *r, const char *what, const char *detail)
 /* ---- the connection ---- */
 
 
-/* A new hiredis connection on the loop with these callbacks, connecting
- * (no blocking call: an IP address or a Unix socket); NULL after logging. */
+/* A new hiredis connection to the master on the loop with these
+ * callbacks, connecting (no blocking call: an IP address, or the URL's
+ * Unix socket until a Sentinel names a master); NULL after logging. */
 static redisAsyncContext *open_ctx(struct rds *r, redisConnectCallback *up,
 				   redisDisconnectCallback *down)
 {
-	redisAsyncContext *ac = r->url.unix_socket
+	redisAsyncContext *ac = r->master.host[0] == '\0'
 				    ? redisAsyncConnectUnix(r->url.path)
-				    : redisAsyncConnect(r->url.host, (int)r->url.port);
+				    : redisAsyncConnect(r->master.host, (int)r->master.port);
 
 	if (ac == NULL || ac->err) {
 		rds_trouble(r, "cannot connect", ac != NULL ? ac->errstr : "out of memory");
@@ -180,6 +187,26 @@ static void on_setup(redisAsyncContext *ac, void *reply, void *privdata)
 
 	if (r == NULL || rep == NULL)
 		return;
+	if (strcmp(step, "role") == 0 && rep->type != REDIS_REPLY_ERROR) {
+		/* A replica (an old master back after a failover, or a Sentinel
+		 * not yet told): nothing can be written there. Dropped now, so
+		 * that the next attempt asks the Sentinels again. */
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+		    rep->element[0]->type != REDIS_REPLY_STRING ||
+		    strcmp(rep->element[0]->str, "master") != 0) {
+			char role[32] = "?";
+
+			if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
+			    rep->element[0]->type == REDIS_REPLY_STRING)
+				ag_escape(role, sizeof(role), rep->element[0]->str,
+					  rep->element[0]->len);
+			rds_trouble(r, "Redis is not a master; ROLE says", role);
+			r->setup_failed = 1;
+			if (ac == r->ac)
+				rds_conn_drop(r, "Redis is not a master");
+		}
+		return;
+	}
 	if (strcmp(step, "config") == 0) {
 		/* CONFIG may be refused to an ACL user: then nothing is known. */
 		if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
@@ -260,6 +287,8 @@ static int setup(struct rds *r)
 		rc = redisAsyncCommand(ac, on_setup, "SELECT", "SELECT %s", db);
 	}
 	if (rc == REDIS_OK)
+		rc = redisAsyncCommand(ac, on_setup, "role", "ROLE");
+	if (rc == REDIS_OK)
 		rc = redisAsyncCommand(ac, on_setup, "config", "CONFIG GET maxmemory-policy");
 	if (rc == REDIS_OK)
 		rc = redisAsyncCommand(ac, on_setup, "config", "CONFIG GET appendonly");
@@ -282,6 +311,15 @@ static void on_event(redisAsyncContext *ac, void *reply, void *privdata)
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
 	    rep->element[0]->type != REDIS_REPLY_STRING)
 		return;
+	/* A fleet slot was released (rules.lua): waiters may ask again. It
+	 * says nothing about holds: the cache stays. */
+	if (strcmp(rep->element[0]->str, "message") == 0 &&
+	    rep->element[2]->type == REDIS_REPLY_STRING &&
+	    strcmp(rep->element[2]->str, "free") == 0) {
+		if (r->on_free != NULL)
+			r->on_free(r->on_free_arg);
+		return;
+	}
 	/* (Re)subscribed: whatever was published meanwhile is lost, so the
 	 * cache goes; a message: a reset or a list change somewhere. */
 	if (strcmp(rep->element[0]->str, "subscribe") == 0 ||
@@ -342,6 +380,19 @@ void rds_sub_start(struct rds *r)
 		redisAsyncDisconnect(ac);
 }
 
+void rds_sub_drop(struct rds *r)
+{
+	redisAsyncContext *ac = r->sub;
+
+	if (ac == NULL)
+		return;
+	r->sub = NULL;
+	ac->data = NULL; /* no on_sub_down: its work is done here */
+	redisAsyncFree(ac);
+	rds_neg_flush(r);
+	sub_later(r);
+}
+
 static void on_sub_retry(evutil_socket_t fd, short what, void *arg)
 {
 	rds_sub_start(arg);
@@ -354,6 +405,14 @@ void rds_conn_start(struct rds *r)
 
 	if (r->closing || r->refused || r->ac != NULL)
 		return;
+	rds_sentinel_start(r);
+	/* With Sentinels, ask them first: rds_sentinel_ask comes back here
+	 * with r->asked set once one answered, or none did. */
+	if (r->nsent > 0 && !r->asked) {
+		rds_sentinel_ask(r);
+		return;
+	}
+	r->asked = 0;
 	ac = open_ctx(r, on_connect, on_disconnect);
 	if (ac == NULL) {
 		retry_later(r);
@@ -406,8 +465,13 @@ int rds_lib_load(struct rds *r)
 
 int rds_conn_init(struct rds *r)
 {
+	int rc;
+
 	if (lib_init(r) != 0)
 		return AG_ERR_NOMEM;
+	rc = rds_sentinel_init(r);
+	if (rc < 0)
+		return rc;
 	r->retry = evtimer_new(r->base, on_retry, r);
 	r->connect = evtimer_new(r->base, on_connect_deadline, r);
 	r->sub_retry = evtimer_new(r->base, on_sub_retry, r);
@@ -434,6 +498,7 @@ void rds_conn_free(struct rds *r)
 		ac->data = NULL;
 		redisAsyncFree(ac);
 	}
+	rds_sentinel_free(r);
 	if (r->sub_retry != NULL)
 		event_free(r->sub_retry);
 	if (r->retry != NULL)

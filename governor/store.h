@@ -45,9 +45,15 @@ struct gov_attempt {
 	                          touches user-wide state (user_rate, user_cap) */
 	int64_t budget_ms;     /* what is left of the attempt's budget; 0 = none. A
 	                          store that waits (Redis) waits no longer than this */
+	const char *ticket;    /* a commit's id, the same in its report or take-back
+	                          (GOV_TICKET_LEN hex digits); NULL = none. The Redis
+	                          store counts an attempt in flight by it, so that
+	                          nothing counts it out twice; memory ignores it */
 };
+#define GOV_TICKET_LEN 16
 
-#define GOV_NOSLOT 4           /* verdict: allowed by the rules, but no host slot for its class */
+#define GOV_NOSLOT 4           /* verdict: allowed by the rules, but no host slot for its class
+                                  (fleet_full set: the fleet's slots, fleet_max_inflight) */
 #define GOV_MAX_STEPS 8
 #define GOV_DETAIL_MAX 120
 
@@ -65,6 +71,7 @@ struct gov_decision {
 	int64_t retry_ms;  /* > 0 when denied */
 	int klass;         /* enum ag_class the attempt belongs to */
 	int trusted;       /* the (user, source) pair is trusted */
+	int fleet_full;    /* GOV_NOSLOT because the fleet's slots are taken */
 	int nsteps;
 	struct gov_step steps[GOV_MAX_STEPS];
 };
@@ -177,6 +184,25 @@ struct gov_store {
 int gov_store_mem_new(const struct ag_conf *conf, struct gov_store *out)
 	__attribute__((warn_unused_result));
 void gov_store_mem_reconf(struct gov_store *s, const struct ag_conf *conf);
+
+/* What a memory store learnt that another store should know: a pair's
+ * failures and hold, a user's untrusted failures and cap, a netblock's last
+ * failure. kind 'P' (a = user, b = source), 'U' (a = user) or 'A'
+ * (a = aggregate netblock); count, until (ms, 0 = none) and last (the last
+ * failure, ms). */
+struct gov_mem_fact {
+	char kind;
+	const char *a, *b;
+	int64_t count, until, last;
+};
+typedef void (*gov_mem_fact_fn)(void *arg, const struct gov_mem_fact *f);
+
+/* Calls fn for each entry of the memory store s with a failure at or after
+ * since, or a hold or cap still running at now; at most max of them.
+ * Returns how many. (The Redis store merges what its degraded-mode store
+ * learnt back into Redis with it.) */
+int64_t gov_store_mem_facts(struct gov_store *s, int64_t since, int64_t now, int64_t max,
+			    gov_mem_fact_fn fn, void *arg);
 
 /* The store's state word ("ok" when it has no state op) and since when
  * (wall ms, 0 = since start). */

@@ -282,3 +282,54 @@ int gov_mem_describe(void *ctx, const char *user, const char *source, const char
 		describe_agg(m, agg, now, &t);
 	return t.full ? AG_ERR_TOOBIG : 0;
 }
+
+int64_t gov_store_mem_facts(struct gov_store *s, int64_t since, int64_t now, int64_t max,
+			    gov_mem_fact_fn fn, void *arg)
+{
+	struct gov_mem *m = s->ctx;
+	struct gov_table_iter it;
+	struct gov_tent *e;
+	struct gov_mem_kparts k;
+	struct gov_mem_fact f;
+	char a[MEM_PART_MAX + 1], b[MEM_PART_MAX + 1];
+	int64_t n = 0;
+
+	gov_table_iter_init(m->main, &it);
+	while (n < max && (e = gov_table_iter_next(m->main, &it)) != NULL) {
+		gov_mem_key_parts(e, &k);
+		memset(&f, 0, sizeof(f));
+		if (k.kind == 'P') {
+			const struct mem_pair *p = gov_tent_cval(e);
+
+			f.count = p->failures;
+			f.until = p->hold_until;
+			f.last = p->last_fail;
+		} else if (k.kind == 'U') {
+			const struct mem_user *u = gov_tent_cval(e);
+
+			f.count = u->ucfail;
+			f.until = u->cap_until;
+			f.last = u->last_ufail;
+		} else if (k.kind == 'A') {
+			f.last = ((const struct mem_agg *)gov_tent_cval(e))->last_fail;
+		} else {
+			continue;
+		}
+		if (f.last < since && f.until <= now)
+			continue;
+		if (k.alen > MEM_PART_MAX || k.blen > MEM_PART_MAX)
+			continue;
+		memcpy(a, k.a, k.alen);
+		a[k.alen] = '\0';
+		f.kind = k.kind;
+		f.a = a;
+		if (k.kind == 'P') {
+			memcpy(b, k.b, k.blen);
+			b[k.blen] = '\0';
+			f.b = b;
+		}
+		fn(arg, &f);
+		n++;
+	}
+	return n;
+}

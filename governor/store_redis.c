@@ -71,6 +71,9 @@ static void answer_local(struct rds_req *q)
 	int rc;
 
 	q->answered = 1;
+	/* What is decided here alone goes to Redis after the outage. */
+	if (r->outage_since == 0)
+		r->outage_since = q->now > 0 ? q->now : ag_wall_ms();
 	if (q->op == RQ_DECIDE) {
 		rc = gov_store_decide(&r->local, &q->at, q->now, q->mode, q->mask, q->ddone,
 				      q->arg);
@@ -114,6 +117,7 @@ void rds_keys(const struct rds *r, const char *user, const char *source, const c
 	rds_key(k->u, r, 'U', k->hu, NULL);
 	rds_key(k->h, r, 'H', k->hu, NULL);
 	rds_key(k->g, r, 'G', "", NULL);
+	rds_key(k->f, r, 'F', "", NULL);
 }
 
 /* FCALL of q. 0, or AG_ERR_* (nothing sent). */
@@ -140,13 +144,14 @@ static int send_req(struct rds *r, struct rds_req *q)
 	}
 	argv[n++] = "FCALL";
 	argv[n++] = r->fn;
-	argv[n++] = "6";
+	argv[n++] = "7";
 	argv[n++] = k.p;
 	argv[n++] = k.s;
 	argv[n++] = k.a;
 	argv[n++] = k.u;
 	argv[n++] = k.h;
 	argv[n++] = k.g;
+	argv[n++] = k.f;
 	argv[n++] = q->op == RQ_DECIDE ? "decide" : "report";
 	argv[n++] = now;
 	argv[n++] = r->confcsv;
@@ -154,6 +159,8 @@ static int send_req(struct rds *r, struct rds_req *q)
 	argv[n++] = k.hs;
 	argv[n++] = a6;
 	argv[n++] = a7;
+	argv[n++] = q->ticket;
+	argv[n++] = r->fleetcsv;
 	for (i = 0; i < n; i++)
 		len[i] = strlen(argv[i]);
 	if (r->ac == NULL ||
@@ -203,6 +210,9 @@ static int start(struct rds *r, int op, const struct gov_attempt *at, int64_t no
 	q->at.agg = q->has_agg ? q->agg : NULL;
 	q->at.allowlisted = at->allowlisted;
 	q->at.user_socket = at->user_socket;
+	if (at->ticket != NULL && strlen(at->ticket) == GOV_TICKET_LEN)
+		strcpy(q->ticket, at->ticket);
+	q->at.ticket = q->ticket[0] != '\0' ? q->ticket : NULL;
 	q->now = now;
 	q->mode = mode;
 	q->mask = mask;
@@ -305,10 +315,14 @@ static int parse_decision(const redisReply *rep, struct gov_decision *d,
 	if (rep->type != REDIS_REPLY_STRING || decide_ints(rep->str, rep->len, v) != 0)
 		return AG_ERR_PROTO;
 	memset(d, 0, sizeof(*d));
-	if ((v[0] != AG_V_ALLOW && v[0] != AG_V_DENY && v[0] != GOV_NOSLOT) || v[1] < 0 ||
+	if ((v[0] != AG_V_ALLOW && v[0] != AG_V_DENY && v[0] != GOV_NOSLOT &&
+	     v[0] != RDS_V_FLEET) || v[1] < 0 ||
 	    v[1] >= GOV_RULE_COUNT || v[2] < 0 || v[3] < 0 || v[3] >= AG_CLASS_COUNT)
 		return AG_ERR_PROTO;
-	d->verdict = (int)v[0];
+	/* The fleet's slots are taken: no slot, like the host's, but the one
+	 * that frees it may be on another host (the governor polls). */
+	d->fleet_full = v[0] == RDS_V_FLEET;
+	d->verdict = d->fleet_full ? GOV_NOSLOT : (int)v[0];
 	d->rule = (int)v[1];
 	d->retry_ms = v[2];
 	d->klass = (int)v[3];
@@ -404,7 +418,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	if (rep == NULL && q->op == RQ_DECIDE && (q->mode & GOV_COMMIT) && !r->closing)
 		take_back(r, q);
 	if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-		if (rep != NULL)
+		if (rep != NULL && !rds_readonly(r, ac, rep))
 			rds_trouble(r, "command failed", rep->str);
 		if (!q->answered) {
 			if (r->closing) {
@@ -535,6 +549,7 @@ static void rds_destroy(void *ctx)
 		return;
 	r->closing = 1;
 	rds_conn_free(r);
+	rds_merge_free(r);
 	while (r->tb != NULL) {
 		struct rds_req *q = r->tb;
 
@@ -596,6 +611,8 @@ static void local_limits(struct rds *r, const struct ag_conf *c)
 
 static void conf_csv(struct rds *r, const struct ag_conf *c)
 {
+	int64_t tr, cr;
+
 	/* pin: an attempt in flight keeps its pair at least its lease. */
 	snprintf(r->confcsv, sizeof(r->confcsv),
 		 "%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
@@ -606,6 +623,14 @@ static void conf_csv(struct rds *r, const struct ag_conf *c)
 		 c->user_rate.period_ms, c->user_burst, c->user_max_failures, c->cap_hold_base_ms,
 		 c->cap_hold_max_ms, c->trust_ttl_ms, c->max_trusted_per_user, c->max_trusted,
 		 c->lease_ms > c->user_lease_ms ? c->lease_ms : c->user_lease_ms);
+	/* fleet_max_inflight's ceiling per class, the host's reserves applied
+	 * the same way (admit.c: shares rounded down). */
+	tr = c->fleet_max_inflight * c->trusted_reserve_pct / 100;
+	cr = c->fleet_max_inflight * c->clean_reserve_pct / 100;
+	if (cr > c->fleet_max_inflight - tr)
+		cr = c->fleet_max_inflight - tr;
+	snprintf(r->fleetcsv, sizeof(r->fleetcsv), "%" PRId64 ",%" PRId64 ",%" PRId64,
+		 c->fleet_max_inflight, c->fleet_max_inflight - tr, c->fleet_max_inflight - tr - cr);
 }
 
 /* The password: the file's first line, without its newline. */
@@ -741,4 +766,15 @@ void gov_store_redis_reconf(struct gov_store *s, const struct ag_conf *conf)
 	local_limits(r, conf);
 	conf_csv(r, conf);
 	gov_store_mem_reconf(&r->local, &r->local_conf);
+}
+
+void gov_store_redis_on_free(struct gov_store *s, void (*fn)(void *arg), void *arg)
+{
+	struct rds *r;
+
+	if (s == NULL || s->ops != &redis_ops)
+		return;
+	r = s->ctx;
+	r->on_free = fn;
+	r->on_free_arg = arg;
 }

@@ -45,4 +45,8 @@ int gov_store_redis_check(const struct ag_conf *conf, char fp[AG_FLEETKEY_FP_LEN
  * restart). */
 void gov_store_redis_reconf(struct gov_store *s, const struct ag_conf *conf);
 
+/* fn(arg) runs when a host releases a slot of a full fleet
+ * (fleet_max_inflight): the governor's waiters may ask again. */
+void gov_store_redis_on_free(struct gov_store *s, void (*fn)(void *arg), void *arg);
+
 #endif

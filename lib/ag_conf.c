@@ -218,6 +218,8 @@ static const struct ag_option table[] = {
      .expect = "1 to 32 of A-Z a-z 0-9 : _ . -"},
     C_OPT("store", "fleet_size", AG_T_UINT, fleet_size, 1, 100000, "1",
 	  "hosts sharing the Redis; in degraded mode each host takes 1/fleet_size of the rates"),
+    C_OPT("store", "fleet_max_inflight", AG_T_UINT, fleet_max_inflight, 0, 1000000, "0",
+	  "attempts at the backend from all hosts together (leases in Redis); 0 = off"),
     C_OPT("store", "hash_key_file", AG_T_PATH, hash_key_file, 0, FILE_PATH_MAX, "",
 	  "the fleet key that hashes every name before it reaches Redis (mode 0600)"),
     C_ENUM("store", "clock", clock, "redis|local", "redis",
@@ -639,6 +641,13 @@ int ag_conf_check(const struct ag_conf *c, const char *where, char *err, size_t 
 		ag_fail(err, errlen,
 			"%s%s[store] backend = redis needs redis (its address) and hash_key_file "
 			"(make one with authguard-governor --keygen FILE, the same on every host)",
+			w, sep);
+		return AG_ERR_CONFIG;
+	}
+	if (c->fleet_max_inflight > 0 && c->backend != AG_BACKEND_REDIS) {
+		ag_fail(err, errlen,
+			"%s%s[store] fleet_max_inflight needs backend = redis (the fleet's "
+			"slots live there)",
 			w, sep);
 		return AG_ERR_CONFIG;
 	}

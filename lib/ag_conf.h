@@ -114,6 +114,7 @@ struct ag_conf {
 	int64_t redis_max_pending; /* commands in flight at most */
 	char *key_prefix;          /* every key starts with it */
 	int64_t fleet_size;        /* hosts sharing the Redis: degraded mode's share */
+	int64_t fleet_max_inflight; /* attempts in flight on all hosts together; 0 = off */
 	char *hash_key_file;       /* the fleet key (authguard-governor --keygen) */
 	int clock;                 /* enum ag_clock */
 	int negative_cache;        /* remember backoff holds on the host */

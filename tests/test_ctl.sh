@@ -244,7 +244,8 @@ inflight_failing limit queued_trusted queued_clean queued_failing allowed denied
 denied_backoff denied_source_rate denied_user_rate denied_user_cap denied_deny
 reports_success reports_fail reports_unavail abandoned proto_errors tracked trusted
 p50_us p99_us log_dropped queued_total refused user_inflight user_slots limit_mode
-limit_min limit_max limit_probing backend_baseline_ms backend_median_ms'
+limit_min limit_max limit_probing backend_baseline_ms backend_median_ms fleet_max_inflight
+fleet_full'
 json "status" status
 # jq's --args: the field names as $ARGS.positional.
 # shellcheck disable=SC2086 # a list of names

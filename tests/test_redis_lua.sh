@@ -872,6 +872,77 @@ rep 3 $T0
 eq "$cur: once it ends the pair goes" "$(nkeys)" 0
 eq "$cur: all again: nothing found" "$(reset_all)" 0
 
+# ---- tickets: attempts in flight, fleet_max_inflight ----------------------------
+
+KF=${PFX}F
+# tk OP NOW TICKET CEIL ARG6 ARG7: the script with F, a ticket and ceilings.
+tk() {
+	r FCALL $fn 7 "$KP" "$KS" "$KA" "$KU" "$KH" "$KG" "$KF" "$1" "$2" "$CONF" "$FLAGS" "$M" \
+		"$5" "$6" "$3" "$4"
+}
+inflight() { describe "$1"; printf '%s' "$inflight"; }
+
+scenario tickets_count_once
+att alice 10.0.0.1/32
+eq "$cur: commit t1 allowed" "$(tk decide $T0 a1 0,0,0 1 7 | cut -d, -f1)" 1
+eq "$cur: commit t2 allowed" "$(tk decide $T0 a2 0,0,0 1 7 | cut -d, -f1)" 1
+eq "$cur: two tickets in F" "$(zcard "$KF")" 2
+ttl_is "$cur: F lives a second past its newest lease" "$KF" $((pin + 1000))
+eq "$cur: two in flight on the pair" "$(inflight $T0)" 2
+tk report $T0 a1 0,0,0 3 0 >/dev/null
+tk report $T0 a1 0,0,0 3 0 >/dev/null
+eq "$cur: t1 reported twice counts out once" "$(inflight $T0)" 1
+eq "$cur: one ticket left" "$(zcard "$KF")" 1
+tk report $T0 a2 0,0,0 1 0 >/dev/null
+eq "$cur: a success counts t2 out" "$(inflight $T0)" 0
+eq "$cur: F goes with its last ticket" "$(r EXISTS "$KF")" 0
+
+scenario tickets_takeback_first
+att alice 10.0.0.1/32
+# A stalled Redis runs the take-back before the commit it takes back.
+tk report $T0 b1 0,0,0 3 0 >/dev/null
+eq "$cur: the take-back leaves a tombstone" "$(r EXISTS "$KF:b1")" 1
+ttl_is "$cur: the tombstone lives pin_ms" "$KF:b1" "$pin"
+eq "$cur: the late commit is refused (noslot)" "$(tk decide $T0 b1 0,0,0 1 7 | cut -d, -f1)" 4
+eq "$cur: ... and counts nothing in flight" "$(inflight $T0)" 0
+eq "$cur: ... nor a ticket" "$(zcard "$KF")" 0
+
+scenario tickets_reaped
+att alice 10.0.0.1/32
+tk decide $T0 c1 0,0,0 1 7 >/dev/null
+eq "$cur: one in flight" "$(inflight $T0)" 1
+att bob 10.0.0.2/32
+tk decide $((T0 + pin + 1)) c2 0,0,0 1 7 >/dev/null
+att alice 10.0.0.1/32
+eq "$cur: a commit after the lease reaps it from its pair" "$(inflight $((T0 + pin + 2)))" 0
+eq "$cur: ... and from F" "$(r ZSCORE "$KF" "c1$KP")" ""
+tk report $((T0 + pin + 3)) c1 0,0,0 2 0 >/dev/null
+describe $((T0 + pin + 3))
+eq "$cur: its late report counts the failure" "$failures" 1
+eq "$cur: ... but does not count it out again" "$inflight" 0
+
+scenario tickets_fleet_ceiling
+# Ceilings trusted 3, clean 2, failing 1 (fleet_max_inflight 3, reserves).
+att u1 10.0.0.1/32
+eq "$cur: clean 1 of 2" "$(tk decide $T0 d1 3,2,1 1 7 | cut -d, -f1)" 1
+att u2 10.0.0.2/32
+eq "$cur: clean 2 of 2" "$(tk decide $T0 d2 3,2,1 1 7 | cut -d, -f1)" 1
+att u3 10.0.0.3/32
+eq "$cur: a third clean attempt: fleet full (5)" "$(tk decide $T0 d3 3,2,1 1 7 | cut -d, -f1)" 5
+eq "$cur: ... nothing in flight for it" "$(inflight $T0)" 0
+att u1 10.0.0.1/32
+tk report $T0 d1 3,2,1 1 0 >/dev/null
+att u3 10.0.0.3/32
+eq "$cur: after a release it is admitted" "$(tk decide $T0 d3 3,2,1 1 7 | cut -d, -f1)" 1
+att u1 10.0.0.1/32
+eq "$cur: u1 is trusted now: its own ceiling (3)" "$(tk decide $T0 d4 3,2,1 1 7 | cut -d, -f1)" 1
+eq "$cur: three in F" "$(zcard "$KF")" 3
+# reset all keeps what is in flight
+keys=$(r --scan --pattern "${PFX}*" | tr '\n' ' ')
+# shellcheck disable=SC2086 # the keys as words
+r FCALL $fn $(($(echo $keys | wc -w) + 1)) "$KG" $keys reset $T0 "$CONF" 0 "" "$KF" >/dev/null
+eq "$cur: reset all keeps F" "$(zcard "$KF")" 3
+
 # ---- Redis TIME ----------------------------------------------------------------
 
 scenario redis_time

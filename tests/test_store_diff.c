@@ -41,9 +41,19 @@ struct answer {
 	int64_t cleared;
 };
 
+/* An admitted attempt not reported yet: its pair, when, and its ticket
+ * (the Redis store counts it in flight by the ticket). */
 struct open_adm {
 	int u, s;
+	int64_t t;
+	char ticket[GOV_TICKET_LEN + 1];
 };
+
+/* Open admissions this old are reported (abandoned) first: Redis reaps a
+ * lease at its end (pin_ms, the 60 s lease here), the memory store only on
+ * report (the governor's lease timer abandons it); this test compares the
+ * rules, not the two reapers. */
+#define OPEN_AGE_MAX_MS 30000
 
 static char dir[] = "/tmp/ag-diff-XXXXXX";
 static pid_t redis_pid = -1;
@@ -189,6 +199,31 @@ int main(void)
 	return 0;
 }
 
+/* Reports open[k] through both stores (then drops it): both must clear
+ * the same failures. */
+static void report_open(struct gov_store *mem, struct gov_store *rds, struct open_adm *open,
+			int *nopen, int k, int outcome, int64_t now, int jitter, int step)
+{
+	struct gov_attempt at = {users[open[k].u], sources[open[k].s], aggs[open[k].s], 0, 0, 0,
+				 open[k].ticket};
+	struct answer rr = {0};
+	int64_t cm = 0;
+	int rc;
+
+	rc = mem->ops->report(mem->ctx, &at, outcome, now, jitter, &cm);
+	if (rc != 0)
+		die("memory report: %s", ag_strerror(rc));
+	if (gov_store_report(rds, &at, outcome, now, jitter, reported, &rr) != 0)
+		die("redis report did not start");
+	wait_answer(&rr);
+	if (rr.rc != 0)
+		die("redis report: %s", ag_strerror(rr.rc));
+	if (rr.cleared != cm)
+		die("step %d: report %d of %s %s: memory cleared %" PRId64 ", redis %" PRId64, step,
+		    outcome, at.user, at.source, cm, rr.cleared);
+	open[k] = open[--*nopen];
+}
+
 /* One pass: exact with the negative cache off, bounded with it on. */
 static void run(const char *sock, const char *keyf, int cache)
 {
@@ -197,7 +232,7 @@ static void run(const char *sock, const char *keyf, int cache)
 	struct open_adm open[OPEN_MAX];
 	char err[AG_ERRBUF], url[160];
 	int64_t now = T0;
-	int nopen = 0, i, rc, decisions = 0, denials = 0, reports = 0;
+	int nopen = 0, i, k, rc, decisions = 0, denials = 0, reports = 0;
 	int by_rule[GOV_RULE_COUNT] = {0};
 
 	if (ag_conf_init(&conf) != 0)
@@ -241,7 +276,8 @@ static void run(const char *sock, const char *keyf, int cache)
 	srand(getenv("AG_DIFF_SEED") != NULL ? (unsigned)atoi(getenv("AG_DIFF_SEED")) : 12345u);
 	for (i = 0; i < STEPS; i++) {
 		int r = rand() % 100, u = rand() % USERS, s = rand() % SOURCES;
-		struct gov_attempt at = {users[u], sources[s], aggs[s], 0, 0, 0};
+		struct gov_attempt at = {users[u], sources[s], aggs[s], 0, 0, 0, NULL};
+		char ticket[GOV_TICKET_LEN + 1];
 		struct gov_decision dm;
 		struct answer ar = {0};
 		int jitter = rand() % 401 - 200;
@@ -250,10 +286,22 @@ static void run(const char *sock, const char *keyf, int cache)
 		/* At least 1 ms a step: Redis runs TTLs on its own clock, which this
 		 * one must never fall behind. */
 		now += 1 + (r < 90 ? rand() % 200 : r < 99 ? rand() % 10000 : rand() % 600000);
+		for (k = 0; k < nopen;) {
+			if (now - open[k].t < OPEN_AGE_MAX_MS) {
+				k++;
+				continue;
+			}
+			report_open(&mem, &rds, open, &nopen, k, GOV_OUT_ABANDON, now, jitter, i);
+			reports++;
+		}
 		r = rand() % 100;
 		if (r < 45 || nopen == 0) {
 			int mode = r < 35 ? GOV_COMMIT : GOV_CHECK;
 			unsigned mask = rand() % 10 == 0 ? (unsigned)(rand() % 8) : 7u;
+
+			snprintf(ticket, sizeof(ticket), "%016x", (unsigned)i + 1);
+			if (mode == GOV_COMMIT)
+				at.ticket = ticket;
 
 			rc = mem.ops->decide(mem.ctx, &at, now, mode, mask, &dm);
 			if (rc != 0)
@@ -276,43 +324,29 @@ static void run(const char *sock, const char *keyf, int cache)
 			if (dm.verdict == AG_V_DENY && dm.rule > 0 && dm.rule < GOV_RULE_COUNT)
 				by_rule[dm.rule]++;
 			if (mode == GOV_COMMIT && dm.verdict == AG_V_ALLOW) {
-				if (nopen < OPEN_MAX)
-					open[nopen++] = (struct open_adm){u, s};
-				else /* too many open: this one is abandoned at once */
-					r = -1;
+				open[nopen].u = u;
+				open[nopen].s = s;
+				open[nopen].t = now;
+				strcpy(open[nopen].ticket, ticket);
+				nopen++;
+				/* too many open: this one is abandoned at once */
+				if (nopen == OPEN_MAX) {
+					report_open(&mem, &rds, open, &nopen, nopen - 1,
+						    GOV_OUT_ABANDON, now, jitter, i);
+					reports++;
+				}
 			}
-			if (r != -1)
-				continue;
+			continue;
 		}
 		/* Report one open admission. */
-		{
-			int k = nopen > 0 ? rand() % nopen : 0, outcome;
-			int64_t cm = 0;
-			struct answer rr = {0};
-
-			if (nopen == 0)
-				continue;
-			at.user = users[open[k].u];
-			at.source = sources[open[k].s];
-			at.agg = aggs[open[k].s];
-			open[k] = open[--nopen];
+		if (nopen > 0) {
 			r = rand() % 100;
-			outcome = r < 70   ? AG_OUT_FAIL
-				  : r < 85 ? AG_OUT_SUCCESS
-				  : r < 90 ? AG_OUT_UNAVAIL
-					   : GOV_OUT_ABANDON;
-			rc = mem.ops->report(mem.ctx, &at, outcome, now, jitter, &cm);
-			if (rc != 0)
-				die("memory report: %s", ag_strerror(rc));
-			if (gov_store_report(&rds, &at, outcome, now, jitter, reported, &rr) != 0)
-				die("redis report did not start");
-			wait_answer(&rr);
-			if (rr.rc != 0)
-				die("redis report: %s", ag_strerror(rr.rc));
-			if (rr.cleared != cm)
-				die("step %d: report %d of %s %s: memory cleared %" PRId64
-				    ", redis %" PRId64,
-				    i, outcome, at.user, at.source, cm, rr.cleared);
+			report_open(&mem, &rds, open, &nopen, rand() % nopen,
+				    r < 70   ? AG_OUT_FAIL
+				    : r < 85 ? AG_OUT_SUCCESS
+				    : r < 90 ? AG_OUT_UNAVAIL
+					     : GOV_OUT_ABANDON,
+				    now, jitter, i);
 			reports++;
 		}
 	}

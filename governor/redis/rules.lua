@@ -53,9 +53,11 @@
 --   ARGV[5] member: hs, the source's id in H (fixed length, 1..64 bytes);
 --           "" for reset scopes without a pair; the length for trim
 --
--- decide  KEYS P S A U H [G]; ARGV[6] mode (0 GOV_CHECK, 1 GOV_COMMIT),
---         ARGV[7] slot_mask (bit 1<<class). Reply, 31 integers:
---           1 verdict (1 allow, 2 deny, 4 noslot)   2 rule (0 none, 3 backoff,
+-- decide  KEYS P S A U H [G [F]]; ARGV[6] mode (0 GOV_CHECK, 1 GOV_COMMIT),
+--         ARGV[7] slot_mask (bit 1<<class), [ARGV[8] ticket, ARGV[9] fleet
+--         ceilings] (see "tickets" below). Reply, one string of 31
+--         integers joined by ',':
+--           1 verdict (1 allow, 2 deny, 4 noslot, 5 fleet full)   2 rule (0 none, 3 backoff,
 --           4 source_rate, 5 user_rate, 6 user_cap) 3 retry_ms
 --           4 class (0 trusted, 1 clean, 2 failing) 5 trusted (0/1)
 --           6 nsteps (4)
@@ -65,9 +67,13 @@
 --           23 failures 24 inflight 25 hold_until_in 26 concurrent (0/1)
 --           27 ucfail 28 cap_until_in 29 source tokens
 --           30 user budget (0 clean, 1 failing) 31 user tokens
--- report  KEYS P S A U H [G]; ARGV[6] outcome (1 success, 2 fail, 3 unavail,
---         4 pass, 5 abandon), ARGV[7] jitter_pm (clamped to -200..200).
+-- report  KEYS P S A U H [G [F]]; ARGV[6] outcome (1 success, 2 fail, 3 unavail,
+--         4 pass, 5 abandon), ARGV[7] jitter_pm (clamped to -200..200),
+--         [ARGV[8] the commit's ticket, ARGV[9] fleet ceilings].
 --         Reply {cleared}: the pair's failures a success cleared, else 0.
+-- merge   KEYS P S A U H; ARGV[6] kind (P, U or A), ARGV[7] count, ARGV[8]
+--         until, ARGV[9] last (ms): a degraded host's pair, user or
+--         netblock, merged by taking the larger of each. Reply {1}.
 -- describe KEYS P S A U H [G]. Reply, 20 integers, as of now:
 --           1 pair stored 2 failures 3 inflight 4 hold_until 5 last_fail
 --           6 last_seen 7 trusted 8 last_ok 9 user stored 10 ucfail
@@ -78,7 +84,8 @@
 --         (found by name or by SCAN, see docs/redis.md); ARGV[5] member:
 --         with a member, trust zsets lose that member only (reset pair);
 --         without, they are dropped whole. A pair with attempts in flight
---         keeps i and s. Reply {found}: entries cleared (keys P, S, A, U,
+--         keeps i and s; ARGV[6], F's name, is skipped with its tombstones.
+--         Reply {found}: entries cleared (keys P, S, A, U,
 --         plus trusted sources), 0 = AG_ERR_NOTFOUND.
 -- trim    KEYS[1] G, KEYS[2..] users' H keys (by SCAN); ARGV[5] the member
 --         length. After a reload: cuts each H to max_trusted_per_user, then
@@ -95,7 +102,7 @@ local INT32_MAX = 2147483647
 local SEQ = 1024 -- trust score = last_ok * SEQ + seq (order of successes in one ms)
 
 local R_BACKOFF, R_SOURCE, R_USER, R_CAP = 3, 4, 5, 6
-local V_ALLOW, V_DENY, V_NOSLOT = 1, 2, 4
+local V_ALLOW, V_DENY, V_NOSLOT, V_FLEET = 1, 2, 4, 5
 local C_TRUSTED, C_CLEAN, C_DIRTY = 0, 1, 2
 local O_SUCCESS, O_FAIL, O_UNAVAIL, O_PASS, O_ABANDON = 1, 2, 3, 4, 5
 
@@ -558,6 +565,79 @@ local function trust_put(c, kh, kg, m, now)
 	end
 end
 
+-- ---- tickets: attempts in flight across the fleet ----
+-- With KEYS[7] F (PFX "F", a zset) and ARGV[8] a ticket, each committed
+-- attempt is a member ticket .. P-key scored by its lease's end (now +
+-- pin_ms). A report or take-back removes it; the reaper removes those
+-- whose lease ended, and counts each out of its pair. The tombstone
+-- F .. ":" .. ticket (pin_ms) stops a commit that runs after its own
+-- take-back (a stalled Redis runs what it had read once it resumes).
+-- ARGV[9], "t,c,f": fleet_max_inflight's ceiling for each class (trusted,
+-- clean, failing), "0,0,0" = off; a class at its ceiling gets V_FLEET.
+
+-- The ticket argument: nil without F or ticket (the pair counter alone).
+local function ticket(c, K, A)
+	local f, tk = K[7], A[8]
+	if f == nil or tk == nil or tk == '' then
+		return nil
+	end
+	if #tk > 32 or not string.find(tk, '^[0-9a-f]+$') then
+		bad('bad ticket')
+	end
+	local ceil = {0, 0, 0}
+	if A[9] ~= nil and A[9] ~= '' then
+		local a, b, d = string.match(A[9], '^(%d+),(%d+),(%d+)$')
+		if a == nil then
+			bad('bad fleet ceilings')
+		end
+		ceil = {tonumber(a), tonumber(b), tonumber(d)}
+	end
+	return {f = f, member = tk .. K[1], tomb = f .. ':' .. tk, ceil = ceil,
+		events = string.sub(f, 1, #f - 1) .. 'events', tlen = #tk}
+end
+
+-- Counts one attempt out of the pair stored at key pk.
+local function pair_out(c, pk, now)
+	local p = read_pair(c, redis.call('GET', pk), now)
+	if p.stored and p.i > 0 then
+		p.i = p.i - 1
+		write_pair(c, pk, p, now)
+	end
+end
+
+-- Leases that ended: out of F and out of their pairs (16 a call at most;
+-- every commit reaps, so they never pile up).
+local function reap(c, t, now)
+	local old = redis.call('ZRANGEBYSCORE', t.f, '-inf', S(now), 'LIMIT', 0, 16)
+	for _, mem in ipairs(old) do
+		redis.call('ZREM', t.f, mem)
+		pair_out(c, string.sub(mem, t.tlen + 1), now)
+	end
+end
+
+-- Removes the attempt's ticket: 1 if it was in flight (the caller counts
+-- it out of its pair), 0 if not (reaped, or not committed yet: a
+-- take-back then leaves a tombstone). A release while some class was at
+-- its ceiling tells the waiting governors (PUBLISH PFX "events" "free").
+local function release(c, t, now, takeback)
+	-- full for some class: at the lowest ceiling that admits anything
+	local lo = 0
+	for j = 3, 1, -1 do
+		if lo == 0 and t.ceil[j] > 0 then
+			lo = t.ceil[j]
+		end
+	end
+	local full = lo > 0 and redis.call('ZCARD', t.f) >= lo
+	local n = redis.call('ZREM', t.f, t.member)
+	if n == 0 and takeback then
+		redis.call('SET', t.tomb, '1', 'PX', S(c.pin))
+	end
+	if n == 1 and full then
+		redis.call('PUBLISH', t.events, 'free')
+	end
+	return n
+end
+
 -- ---- decide ----
 
 local function load_view(c, K, now, flags, m)
@@ -601,7 +681,7 @@ local function step(rule, retry, skip)
 	return {rule, V_ALLOW, 0, 0}
 end
 
-local function decide(c, K, now, flags, m, mode, mask)
+local function decide(c, K, now, flags, m, mode, mask, tk)
 	local v = load_view(c, K, now, flags, m)
 	local p, u = v.p, v.u
 	local steps = {}
@@ -648,15 +728,30 @@ local function decide(c, K, now, flags, m, mode, mask)
 		s_tokens, v.failing and 1 or 0, u_tokens}) do
 		r[#r + 1] = x
 	end
+	local t = tk
 	if rule ~= 0 then
 		verdict = V_DENY
 	elseif mode == 1 then
+		if t then
+			reap(c, t, now)
+		end
 		if fdiv(mask, 2 ^ v.klass) % 2 == 0 then
 			verdict = V_NOSLOT
+		elseif t and redis.call('EXISTS', t.tomb) == 1 then
+			-- taken back before it ran: the governor gave up on it
+			verdict = V_NOSLOT
+		elseif t and t.ceil[v.klass + 1] > 0 and
+			redis.call('ZCARD', t.f) >= t.ceil[v.klass + 1] then
+			verdict = V_FLEET
 		else
 			-- commit: all or nothing (nothing can fail past this check)
 			if p.i >= INT32_MAX then
 				bad('full')
+			end
+			if t then
+				-- F lives a second past its newest lease
+				redis.call('ZADD', t.f, S(now + c.pin), t.member)
+				redis.call('PEXPIRE', t.f, S(c.pin + 1000))
 			end
 			p.i = p.i + 1
 			p.s = now
@@ -682,17 +777,24 @@ end
 
 -- ---- report ----
 
-local function report(c, K, now, flags, m, outcome, jitter)
+local function report(c, K, now, flags, m, outcome, jitter, tk)
 	local user_socket = fdiv(flags, 2) % 2 == 1
 	local kg = K[6]
 	local cleared = 0
 	if outcome == O_PASS then
 		return {0}
 	end
+	-- With a ticket, the attempt is in flight while its ticket is in F:
+	-- only the call that removes it counts it out (a report, a take-back
+	-- or the reaper), so none of them can count it out twice.
+	local ended = 1
+	if tk then
+		ended = release(c, tk, now, outcome == O_UNAVAIL)
+	end
 	if outcome == O_UNAVAIL then
 		local p = read_pair(c, redis.call('GET', K[1]), now)
 		if p.stored then
-			if p.i > 0 then
+			if p.i > 0 and ended == 1 then
 				p.i = p.i - 1
 			end
 			write_pair(c, K[1], p, now)
@@ -701,7 +803,7 @@ local function report(c, K, now, flags, m, outcome, jitter)
 		local v = redis.call('MGET', K[1], K[4])
 		local p = read_pair(c, v[1], now)
 		if p.stored then
-			if p.i > 0 then
+			if p.i > 0 and ended == 1 then
 				p.i = p.i - 1
 			end
 			pair_now(c, p, now)
@@ -721,7 +823,7 @@ local function report(c, K, now, flags, m, outcome, jitter)
 		local user_counts = not user_socket and not trust_of(c, K[5], m, now)
 		local v = redis.call('MGET', K[1], K[4])
 		local p = read_pair(c, v[1], now)
-		if p.i > 0 then
+		if p.i > 0 and ended == 1 then
 			p.i = p.i - 1
 		end
 		pair_now(c, p, now)
@@ -748,6 +850,39 @@ local function report(c, K, now, flags, m, outcome, jitter)
 		end
 	end
 	return {cleared}
+end
+
+-- ---- merge: what a host learnt while Redis was away ----
+
+-- The larger of each: failures, hold (or cap) and last failure of a pair
+-- (kind P) or a user (U), the last failure of a netblock (A). Counts in
+-- flight and rates are not merged: the host's own attempts ended, and a
+-- rate spent locally was 1/fleet_size of the fleet's.
+local function merge(c, K, now, kind, count, until_t, last)
+	if kind == 'P' then
+		local p = read_pair(c, redis.call('GET', K[1]), now)
+		p.f = later(p.f, count)
+		p.h = later(p.h, until_t)
+		p.l = later(p.l, last)
+		p.s = later(p.s, last)
+		pair_now(c, p, now)
+		write_pair(c, K[1], p, now)
+	elseif kind == 'U' then
+		local u = read_user(c, redis.call('GET', K[4]), now)
+		u.n = later(u.n, count)
+		u.k = later(u.k, until_t)
+		u.u = later(u.u, last)
+		user_now(c, u, now)
+		write_user(c, K[4], u, now)
+	elseif kind == 'A' then
+		local l = later(read_agg(c, redis.call('GET', K[3]), now), last)
+		if l > 0 and l + c.window > now then
+			redis.call('SET', K[3], S(l), 'PX', S(l + c.window - now))
+		end
+	else
+		bad('bad merge kind')
+	end
+	return {1}
 end
 
 -- ---- describe ----
@@ -779,12 +914,14 @@ end
 
 -- ---- reset, trim ----
 
-local function reset(c, K, now, m)
+local function reset(c, K, now, m, kf)
 	local kg, found = K[1], 0
 	for j = 2, #K do
 		local k = K[j]
 		local t = redis.call('TYPE', k).ok
-		if t == 'none' then
+		if kf ~= '' and (k == kf or string.sub(k, 1, #kf + 1) == kf .. ':') then
+			-- attempts in flight and their tombstones: like a pair's count
+		elseif t == 'none' then
 			-- nothing
 		elseif k == kg then
 			redis.call('DEL', k)
@@ -872,27 +1009,30 @@ local function main(K, A)
 		if m ~= '' then
 			member(m)
 		end
-		return reset(c, K, now, m)
+		return reset(c, K, now, m, A[6] or '')
 	elseif op == 'trim' then
 		if #K < 1 then
 			bad('trim needs KEYS[1] = G')
 		end
 		return trim(c, K, int(A[5], 1, 64, 'member length'))
 	end
-	if #K ~= 5 and #K ~= 6 then
-		bad('needs 5 or 6 keys: P S A U H [G]')
+	if #K < 5 or #K > 7 then
+		bad('needs 5 to 7 keys: P S A U H [G [F]]')
 	end
 	local m = member(A[5])
 	if op == 'decide' then
 		local mode = int(A[6], 0, 1, 'mode')
 		local mask = int(A[7], 0, 7, 'slot_mask')
-		return decide(c, K, clock(A[2]), flags, m, mode, mask)
+		return decide(c, K, clock(A[2]), flags, m, mode, mask, ticket(c, K, A))
 	elseif op == 'report' then
 		local outcome = int(A[6], 1, 5, 'outcome')
 		local jitter = int(A[7], -1000000, 1000000, 'jitter_pm')
-		return report(c, K, clock(A[2]), flags, m, outcome, jitter)
+		return report(c, K, clock(A[2]), flags, m, outcome, jitter, ticket(c, K, A))
 	elseif op == 'describe' then
 		return describe(c, K, clock(A[2]), m)
+	elseif op == 'merge' then
+		return merge(c, K, clock(A[2]), A[6], int(A[7], 0, INT32_MAX, 'count'),
+			int(A[8], 0, NOW_MAX, 'until'), int(A[9], 0, NOW_MAX, 'last'))
 	end
 	bad('unknown op')
 end

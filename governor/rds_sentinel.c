@@ -94,37 +94,28 @@ static int addr_of(const char *host, size_t hl, const char *port, size_t pl, str
 	return addr_parse_url(url, out) == 0 ? 0 : AG_ERR_PROTO;
 }
 
-/* conf->redis_sentinels: "IP:PORT, [IPv6]:PORT", as check_sentinels
- * (lib/ag_conf.c) lets through. 0 or AG_ERR_CONFIG (logged). */
+/* conf->redis_sentinels, with the parser the config check uses. 0 or
+ * AG_ERR_CONFIG (logged). */
 static int sentinels_parse(struct rds *r, const char *s)
 {
-	char one[80], url[96];
-	const char *end;
-	size_t len;
+	struct ag_redis_url u[AG_REDIS_HOSTS_MAX];
+	char why[128];
+	size_t n = 0, i;
+	int rc;
 
+	_Static_assert(RDS_SENTINELS_MAX >= AG_REDIS_HOSTS_MAX, "Sentinel slots");
+	rc = ag_redis_hosts_parse(s, u, &n, why, sizeof(why));
 	r->nsent = 0;
-	while (s != NULL && *s != '\0') {
-		while (*s == ' ' || *s == '\t')
-			s++;
-		end = strchr(s, ',');
-		len = end != NULL ? (size_t)(end - s) : strlen(s);
-		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-			len--;
-		if (len == 0 || len >= sizeof(one) || r->nsent >= RDS_SENTINELS_MAX)
-			goto bad;
-		memcpy(one, s, len);
-		one[len] = '\0';
-		snprintf(url, sizeof(url), "redis://%s", one);
-		if (addr_parse_url(url, &r->sent[r->nsent]) != 0)
-			goto bad;
+	for (i = 0; rc == 0 && i < n; i++) {
+		memcpy(r->sent[i].host, u[i].host, sizeof(r->sent[i].host));
+		r->sent[i].port = u[i].port;
 		r->nsent++;
-		s = end != NULL ? end + 1 : NULL;
 	}
-	return 0;
-bad:
-	/* check_sentinels refuses all of these: a mismatch between the two. */
-	gov_log(LOG_ERR, "[store] redis_sentinels: entry %d does not parse", r->nsent + 1);
-	return AG_ERR_CONFIG;
+	for (i = 0; i < n; i++)
+		ag_redis_url_wipe(&u[i]);
+	if (rc != 0)
+		gov_log(LOG_ERR, "[store] redis_sentinels: %s", why);
+	return rc;
 }
 
 /* The master is at *a, as Sentinel `from` says. Logged once per change

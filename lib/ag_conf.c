@@ -380,45 +380,16 @@ static int check_master_name(const char *value, char *why, size_t whylen)
 	return value == NULL || value[0] == '\0' ? 0 : check_key_prefix(value, why, whylen);
 }
 
-/* Up to 8 IP:PORT (or [IPv6]:PORT), comma-separated, spaces allowed
- * around the commas: each parsed as a redis:// address would be. */
+/* Up to 8 IP:PORT (or [IPv6]:PORT), comma-separated: one parser for this
+ * check and the governor (ag_redis_hosts_parse). */
 static int check_sentinels(const char *value, char *why, size_t whylen)
 {
-	char one[80], url[96];
-	struct ag_redis_url u;
-	const char *p = value, *end;
-	size_t n = 0, len;
-	int rc = 0;
+	struct ag_redis_url u[AG_REDIS_HOSTS_MAX];
+	size_t n = 0, i;
+	int rc = ag_redis_hosts_parse(value, u, &n, why, whylen);
 
-	memset(&u, 0, sizeof(u));
-	if (p != NULL && *p == '\0')
-		p = NULL; /* none */
-	/* Every piece between commas is an entry: "a," has an empty one. */
-	while (rc == 0 && p != NULL) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		end = strchr(p, ',');
-		len = end != NULL ? (size_t)(end - p) : strlen(p);
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (len == 0 || len >= sizeof(one) || ++n > 8) {
-			snprintf(why, whylen, len == 0 ? "an empty entry" : n > 8 ? "more than 8 Sentinels"
-										 : "an entry too long");
-			rc = AG_ERR_CONFIG;
-			break;
-		}
-		memcpy(one, p, len);
-		one[len] = '\0';
-		snprintf(url, sizeof(url), "redis://%s", one);
-		if (strchr(one, '@') != NULL || strchr(one, '/') != NULL ||
-		    ag_redis_url_parse(url, &u, why, whylen) != 0) {
-			if (strchr(one, '@') != NULL || strchr(one, '/') != NULL)
-				snprintf(why, whylen, "'%s' is not IP:PORT", one);
-			rc = AG_ERR_CONFIG;
-		}
-		ag_redis_url_wipe(&u);
-		p = end != NULL ? end + 1 : NULL;
-	}
+	for (i = 0; i < n; i++)
+		ag_redis_url_wipe(&u[i]);
 	return rc;
 }
 

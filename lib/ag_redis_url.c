@@ -148,6 +148,46 @@ int ag_redis_url_parse(const char *s, struct ag_redis_url *out, char *why, size_
 	return rc;
 }
 
+int ag_redis_hosts_parse(const char *s, struct ag_redis_url out[AG_REDIS_HOSTS_MAX], size_t *n,
+			 char *why, size_t whylen)
+{
+	char one[80], url[96];
+	const char *p = s != NULL && s[0] != '\0' ? s : NULL, *end;
+	size_t len;
+	int rc = 0;
+
+	*n = 0;
+	/* Every piece between commas is an entry: "a," has an empty one. */
+	while (rc == 0 && p != NULL) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = strchr(p, ',');
+		len = end != NULL ? (size_t)(end - p) : strlen(p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0 || len >= sizeof(one) || *n >= AG_REDIS_HOSTS_MAX) {
+			rc = fail(why, whylen,
+				  len == 0		    ? "an empty entry"
+				  : *n >= AG_REDIS_HOSTS_MAX ? "more than 8 entries"
+							    : "an entry too long");
+			break;
+		}
+		memcpy(one, p, len);
+		one[len] = '\0';
+		if (strchr(one, '@') != NULL || strchr(one, '/') != NULL) {
+			snprintf(why, whylen, "'%s' is not IP:PORT", one);
+			rc = AG_ERR_CONFIG;
+			break;
+		}
+		snprintf(url, sizeof(url), "redis://%s", one);
+		rc = ag_redis_url_parse(url, &out[*n], why, whylen);
+		if (rc == 0)
+			(*n)++;
+		p = end != NULL ? end + 1 : NULL;
+	}
+	return rc == 0 ? 0 : AG_ERR_CONFIG;
+}
+
 void ag_redis_url_wipe(struct ag_redis_url *u)
 {
 	if (u != NULL)

@@ -17,6 +17,7 @@
 #define AG_REDIS_PATH_MAX 108 /* sun_path, with its NUL */
 #define AG_REDIS_CRED_MAX 128 /* user or password */
 #define AG_REDIS_DB_MAX	  10000
+#define AG_REDIS_HOSTS_MAX 8 /* ag_redis_hosts_parse: [store] redis_sentinels */
 
 struct ag_redis_url {
 	int unix_socket; /* 1: path, else host and port */
@@ -35,5 +36,13 @@ int ag_redis_url_parse(const char *s, struct ag_redis_url *out, char *why, size_
 
 /* Wipes the password (sodium_memzero). */
 void ag_redis_url_wipe(struct ag_redis_url *u);
+
+/* A list of up to AG_REDIS_HOSTS_MAX "IP:PORT" or "[IPv6]:PORT",
+ * comma-separated, spaces allowed around the commas (redis_sentinels):
+ * each parsed as redis://IP:PORT would be, nothing more (no credentials, no
+ * database). "" is an empty list. *n gets how many; 0, or AG_ERR_CONFIG with
+ * why filled in (out then holds nothing usable). */
+int ag_redis_hosts_parse(const char *s, struct ag_redis_url out[AG_REDIS_HOSTS_MAX], size_t *n,
+			 char *why, size_t whylen);
 
 #endif

@@ -237,14 +237,22 @@ sampler() {
 	done
 }
 
-# run_one ID GUARD BOTS DURATION [FLOOD_ARG...]: one run; its JSON in
-# $outdir/runs/ID.json (with the governor's limit series and final status).
+# run_one ID GUARD BOTS DURATION [FLOOD_ARG...]: one run, tried a second
+# time when the driver dies (pam_faillock under nss_wrapper has crashed the
+# driver once in several full runs: a crash says nothing about the guard).
 run_one() {
+	order="$order $1"
+	try_one "$@" || { echo "flood.sh: $1: trying it once more" >&2 && try_one "$@"; }
+}
+
+# try_one ID GUARD BOTS DURATION [FLOOD_ARG...]: its JSON in
+# $outdir/runs/ID.json (with the governor's limit series and final status).
+try_one() {
 	_id=$1 _guard=$2 _bots=$3 _dur=$4
 	shift 4
 	_r="$tmp/run-$_id"
+	rm -rf "$_r"
 	mkdir "$_r"
-	order="$order $_id"
 	_bpid="" _gpid="" _rpid="" _spid="" _svc=authguard _env="" _limit=""
 	rm -f "$bsock" "$bctl" "$gsock"
 	spawn "$_r/backend.log" "$backend" -s "$bsock" -c "$bctl" -a "$tmp/accounts" -w "$WORKERS" -d "$DELAY"

@@ -108,8 +108,9 @@ static int norm_msg(struct gov *g, struct gov_client *c, const struct ag_msg *m,
 	return 0;
 }
 
-/* fleet_max_inflight reached: the queues wait until a release here or the
- * next poll; asking Redis for each waiter in turn would only spin. */
+/* fleet_max_inflight reached: the queues wait until a "free" message (a
+ * release on any host, this one's included) or the next poll; asking Redis
+ * for each waiter in turn would only spin. */
 static void fleet_full(struct gov *g)
 {
 	g->stats.fleet_full++;

@@ -116,8 +116,8 @@ struct gov {
 	int64_t user_inflight;	 /* slots taken from the user socket's pool (user_slots) */
 	struct event *ev_expire; /* earliest queued waiter's expire_ms */
 	/* fleet_max_inflight reached: the queues wait (serve does nothing)
-	 * until a release here, or ev_fleet (GOV_FLEET_POLL_MS) asks again:
-	 * the slot that frees may be on another host. */
+	 * until a "free" message (a release on any host), or ev_fleet
+	 * (GOV_FLEET_POLL_MS) asks again. */
 	int fleet_full;
 	struct event *ev_fleet;
 	int serving;		 /* gov_attempt_serve is running (no re-entry) */

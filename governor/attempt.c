@@ -15,6 +15,7 @@
 #include "client.h"
 #include "gov.h"
 #include "log.h"
+#include "rand.h"
 
 #define ALL_CLASSES ((1u << AG_CLASS_COUNT) - 1)
 #define JITTER_PM   200
@@ -128,12 +129,16 @@ void gov_attempt_fleet_poll(struct gov *g)
 /* A commit's ticket: 64 random bits in hex (store.h). */
 static void new_ticket(char out[GOV_TICKET_LEN + 1])
 {
+	static const char hex[] = "0123456789abcdef";
 	uint8_t b[GOV_TICKET_LEN / 2];
 	size_t i;
 
-	randombytes_buf(b, sizeof(b));
-	for (i = 0; i < sizeof(b); i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	gov_rand_buf(b, sizeof(b));
+	for (i = 0; i < sizeof(b); i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[GOV_TICKET_LEN] = '\0';
 }
 
 /* Rule 1 here, rules 2-4 in the store; done(op, ...) is called once, now
@@ -321,7 +326,7 @@ void gov_admission_abandon(struct gov *g, struct gov_admission *a)
 	if (!g->stopping) {
 		attempt_of(a, &at);
 		rc = gov_store_report(&g->store, &at, GOV_OUT_ABANDON, ag_wall_ms(),
-				      (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM,
+				      (int)gov_rand_uniform(2 * JITTER_PM + 1) - JITTER_PM,
 				      report_error, g);
 		if (rc < 0)
 			report_error(g, rc, 0);
@@ -364,7 +369,7 @@ static int admit(struct gov *g, struct gov_client *c, struct gov_admission *a,
 	a->klass = klass;
 	a->allowlisted = allowlisted;
 	a->user_socket = c->user_socket;
-	randombytes_buf(a->id, sizeof(a->id));
+	gov_rand_buf(a->id, sizeof(a->id));
 	a->next = c->adm;
 	if (c->adm != NULL)
 		c->adm->prev = a;
@@ -418,7 +423,7 @@ static void enqueue(struct gov *g, struct gov_client *c, const struct gov_norm *
 	p->w.klass = d->klass >= 0 && d->klass < AG_CLASS_COUNT ? d->klass : AG_CLASS_DIRTY;
 	p->w.owner = c;
 	if (gov_admit_enqueue(&g->admit, &p->w, now, deadline_ms - g->conf->shed_margin_ms,
-			      randombytes_random()) < 0) {
+			      gov_rand_u32()) < 0) {
 		answer_shed(g, c, recv_us, 1);
 		return;
 	}
@@ -735,7 +740,7 @@ static void report_store(struct gov *g, const struct gov_admission *a, int outco
 		memcpy(l->source, a->source, sizeof(l->source));
 	}
 	rc = gov_store_report(&g->store, &at, outcome, now,
-			      (int)randombytes_uniform(2 * JITTER_PM + 1) - JITTER_PM,
+			      (int)gov_rand_uniform(2 * JITTER_PM + 1) - JITTER_PM,
 			      l != NULL ? report_logged : report_error, l != NULL ? (void *)l : g);
 	if (rc < 0) {
 		free(l);

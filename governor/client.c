@@ -472,6 +472,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gov_client *c = arg;
 	struct gov_when t;
+	size_t room;
 	ssize_t n;
 	int i;
 
@@ -484,7 +485,8 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (c->inlen == sizeof(c->in))
 			break; /* blocked and full: see below */
-		n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
+		room = sizeof(c->in) - c->inlen;
+		n = recv(c->fd, c->in + c->inlen, room, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -503,6 +505,11 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		cork(c, t.recv_us);
 		drain_frames(c, &t);
 		uncork(c->g);
+		/* A short read emptied the socket: asking again would only
+		 * return EAGAIN (a system call per request). The loop's
+		 * level-triggered readiness brings whatever comes next. */
+		if ((size_t)n < room)
+			break;
 	}
 	/* A blocked client's frames stay unread in its socket once the buffer
 	 * is full: it is woken (gov_client_resume) when it is no longer

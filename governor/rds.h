@@ -136,6 +136,19 @@ struct rds_req {
 	char ticket[GOV_TICKET_LEN + 1]; /* "" = none */
 };
 
+/* ---- rds_ev.c: hiredis on the loop ---- */
+
+/* Attaches ac to base (rds_ev.c says how it differs from hiredis's own
+ * adapter). REDIS_OK, or REDIS_ERR (out of memory, or already attached). */
+int rds_ev_attach(redisAsyncContext *ac, struct event_base *base);
+/* A connection on base, connecting without a blocking call: to host:port
+ * (an IP address), or to the Unix socket path when host is "". *out gets
+ * it, with data and the callbacks (down may be NULL). 0, or AG_ERR_NOMEM or
+ * AG_ERR_CONNECT with why (whylen bytes) saying what failed. */
+int rds_open(struct event_base *base, const char *host, unsigned port, const char *path,
+	     void *data, redisConnectCallback *up, redisDisconnectCallback *down,
+	     redisAsyncContext **out, char *why, size_t whylen);
+
 /* ---- rds_conn.c: the connections ---- */
 
 /* The state changes, logged once per change. */

@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <event2/event.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <sodium.h>
@@ -74,24 +73,12 @@ void rds_trouble(struct rds *r, const char *what, const char *detail)
 static redisAsyncContext *open_ctx(struct rds *r, redisConnectCallback *up,
 				   redisDisconnectCallback *down)
 {
-	redisAsyncContext *ac = r->master.host[0] == '\0'
-				    ? redisAsyncConnectUnix(r->url.path)
-				    : redisAsyncConnect(r->master.host, (int)r->master.port);
+	redisAsyncContext *ac = NULL;
+	char why[128];
 
-	if (ac == NULL || ac->err) {
-		rds_trouble(r, "cannot connect", ac != NULL ? ac->errstr : "out of memory");
-		if (ac != NULL)
-			redisAsyncFree(ac);
-		return NULL;
-	}
-	ac->data = r;
-	if (redisLibeventAttach(ac, r->base) != REDIS_OK ||
-	    redisAsyncSetConnectCallback(ac, up) != REDIS_OK ||
-	    redisAsyncSetDisconnectCallback(ac, down) != REDIS_OK) {
-		ac->data = NULL;
-		redisAsyncFree(ac);
-		return NULL;
-	}
+	if (rds_open(r->base, r->master.host, r->master.port, r->url.path, r, up, down, &ac, why,
+		     sizeof(why)) != 0)
+		rds_trouble(r, "cannot connect", why);
 	return ac;
 }
 

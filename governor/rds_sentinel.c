@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <event2/event.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -150,21 +149,11 @@ static void moved_away(struct rds *r)
 static redisAsyncContext *sentinel_ctx(struct rds *r, int i, redisConnectCallback *up,
 				       redisDisconnectCallback *down)
 {
-	redisAsyncContext *ac = redisAsyncConnect(r->sent[i].host, (int)r->sent[i].port);
+	redisAsyncContext *ac = NULL;
+	char why[128];
 
-	if (ac == NULL || ac->err) {
-		if (ac != NULL)
-			redisAsyncFree(ac);
-		return NULL;
-	}
-	ac->data = r;
-	if (redisLibeventAttach(ac, r->base) != REDIS_OK ||
-	    redisAsyncSetConnectCallback(ac, up) != REDIS_OK ||
-	    (down != NULL && redisAsyncSetDisconnectCallback(ac, down) != REDIS_OK)) {
-		ac->data = NULL;
-		redisAsyncFree(ac);
-		return NULL;
-	}
+	(void)rds_open(r->base, r->sent[i].host, r->sent[i].port, "", r, up, down, &ac, why,
+		       sizeof(why));
 	return ac;
 }
 

@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <event2/event.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <sodium.h>
@@ -93,8 +92,22 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg);
 
 void rds_key(char *b, const struct rds *r, char kind, const char *h1, const char *h2)
 {
-	snprintf(b, RDS_KEY_MAX, "%s%c%s%s", r->prefix, kind, h1,
-		 h2 != NULL ? h2 : "");
+	/* Copies, not snprintf: seven keys per request made printf a tenth
+	 * of the governor's own CPU. Cut at RDS_KEY_MAX as snprintf would. */
+	const char *parts[3] = {r->prefix, h1, h2 != NULL ? h2 : ""};
+	size_t n = 0, len;
+	int i;
+
+	for (i = 0; i < 3 && n < RDS_KEY_MAX - 1; i++) {
+		len = strlen(parts[i]);
+		if (len > RDS_KEY_MAX - 1 - n)
+			len = RDS_KEY_MAX - 1 - n;
+		memcpy(b + n, parts[i], len);
+		n += len;
+		if (i == 0 && n < RDS_KEY_MAX - 1)
+			b[n++] = kind;
+	}
+	b[n] = '\0';
 }
 
 void rds_keys(const struct rds *r, const char *user, const char *source, const char *agg,

@@ -749,7 +749,23 @@ eq "$cur: not at trust_ttl; clean" "$trusted/$klass" 0/1
 att bob 192.0.2.1/32 192.0.2.0/24
 admit $((T0 + 30 * DAY))
 rep 1 $((T0 + 30 * DAY))
-eq "$cur: a later success purges the expired pair from the index" "$(zcard "$KG")" 1
+eq "$cur: an expired pair stays in the index until the bound needs room" "$(zcard "$KG")" 2
+
+scenario trust_expiry_at_bound
+set_conf max_trusted=2
+att alice 192.0.2.1/32 192.0.2.0/24
+admit $T0
+rep 1 $T0
+att bob 192.0.2.1/32 192.0.2.0/24
+admit $((T0 + 30 * DAY - 2))
+rep 1 $((T0 + 30 * DAY - 2))
+att carol 192.0.2.1/32 192.0.2.0/24
+admit $((T0 + 30 * DAY))
+rep 1 $((T0 + 30 * DAY))
+eq "$cur: at the bound the expired pair goes first" "$(zcard "$KG")" 2
+att bob 192.0.2.1/32 192.0.2.0/24
+decide 0 $((T0 + 30 * DAY + 1))
+eq "$cur: and the live one is kept" "$trusted" 1
 
 scenario trust_without_index
 NOG=1

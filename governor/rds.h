@@ -15,6 +15,7 @@
 
 struct event;
 struct event_base;
+struct rds_hcache;
 
 #define RDS_RETRY_MS	     1000 /* between connection attempts */
 #define RDS_CONNECT_MS	     2000 /* a connection (and its setup) must be ready by then */
@@ -58,6 +59,7 @@ struct rds {
 	char fp[AG_FLEETKEY_FP_LEN + 1];
 	char fp_key[RDS_KEY_MAX];
 	char prefix[33]; /* key_prefix at start: a reload does not move the keys */
+	struct rds_hcache *hc; /* names' hashes (rds_hash.c) */
 	redisAsyncContext *ac; /* NULL when not connected */
 	int state;
 	int refused;	       /* another fleet key is in Redis: never ready */
@@ -135,6 +137,16 @@ struct rds_req {
 	unsigned mask;
 	char ticket[GOV_TICKET_LEN + 1]; /* "" = none */
 };
+
+/* ---- rds_hash.c: names' keyed hashes, cached ---- */
+
+/* The cache: 0 or AG_ERR_NOMEM. rds_hash_free wipes and frees it (NULL
+ * allowed). */
+int rds_hash_init(struct rds *r);
+void rds_hash_free(struct rds *r);
+/* out = ag_fleetkey_hash(fleet key, domain, name), from the cache when
+ * it has it. */
+void rds_hash(struct rds *r, char domain, const char *name, char out[AG_FLEETKEY_HASH_LEN + 1]);
 
 /* ---- rds_ev.c: hiredis on the loop ---- */
 
@@ -215,7 +227,7 @@ struct rds_keys {
 /* The keys of (user, source, agg): a NULL user or source hashes as "" (a
  * name never used: the script still needs a key), a NULL or empty agg makes
  * the source its own aggregate. */
-void rds_keys(const struct rds *r, const char *user, const char *source, const char *agg,
+void rds_keys(struct rds *r, const char *user, const char *source, const char *agg,
 	      struct rds_keys *k);
 
 /* ---- rds_neg.c: the negative cache ---- */

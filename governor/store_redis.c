@@ -110,19 +110,19 @@ void rds_key(char *b, const struct rds *r, char kind, const char *h1, const char
 	b[n] = '\0';
 }
 
-void rds_keys(const struct rds *r, const char *user, const char *source, const char *agg,
+void rds_keys(struct rds *r, const char *user, const char *source, const char *agg,
 	      struct rds_keys *k)
 {
 	char ha[AG_FLEETKEY_HASH_LEN + 1];
 
-	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_USER, user != NULL ? user : "", NULL, k->hu);
-	ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_SOURCE, source != NULL ? source : "", NULL, k->hs);
+	rds_hash(r, AG_FLEETKEY_D_USER, user != NULL ? user : "", k->hu);
+	rds_hash(r, AG_FLEETKEY_D_SOURCE, source != NULL ? source : "", k->hs);
 	/* The pair's key is the user's hash then the source's, so that a reset
 	 * of a user or a source finds its pairs by pattern (SCAN). */
 	rds_key(k->p, r, 'P', k->hu, k->hs);
 	rds_key(k->s, r, 'S', k->hs, NULL);
 	if (agg != NULL && agg[0] != '\0') {
-		ag_fleetkey_hash(&r->key, AG_FLEETKEY_D_AGG, agg, NULL, ha);
+		rds_hash(r, AG_FLEETKEY_D_AGG, agg, ha);
 		rds_key(k->a, r, 'A', ha, NULL);
 	} else {
 		rds_key(k->a, r, 'A', k->hs, NULL);
@@ -571,6 +571,7 @@ static void rds_destroy(void *ctx)
 	}
 	gov_store_free(&r->local);
 	gov_table_free(r->neg);
+	rds_hash_free(r);
 	ag_fleetkey_wipe(&r->key);
 	sodium_memzero(r->password, sizeof(r->password));
 	ag_redis_url_wipe(&r->url);
@@ -751,6 +752,11 @@ int gov_store_redis_new(const struct ag_conf *conf, struct event_base *base,
 	rc = gov_table_new(RDS_NEG_MAX, &r->neg);
 	if (rc < 0) {
 		snprintf(err, errlen, "the negative cache: %s", ag_strerror(rc));
+		goto fail;
+	}
+	rc = rds_hash_init(r);
+	if (rc < 0) {
+		snprintf(err, errlen, "the hash cache: %s", ag_strerror(rc));
 		goto fail;
 	}
 	if (rds_conn_init(r) != 0) {

@@ -502,6 +502,28 @@ leaks
 check "no pair in Redis keeps an attempt in flight after the hang${leaked:+ (leaked:$leaked)}" \
 	[ -z "$leaked" ]
 
+# ---- Redis stopped under a burst ---------------------------------------------
+# 900 decisions at once (under the 1,024 descriptors a shell may allow),
+# with redis_timeout 1s: more commands than the socket's buffer holds
+# (~400 KB) wait for Redis, so the governor's writes block (rds_ev.c then
+# waits for writability), until the timeouts drop the connection.
+
+conf A "$rsock" "$key" "redis_timeout = 1s" "$strict"
+"$ctl" -s "$dir/A.sock" reload >/dev/null 2>&1
+kill -STOP "$rpid"
+run A burst -m decisions -c 900 -d 1
+check "Redis stopped: every decision of the burst answered" answered burst
+kill -CONT "$rpid"
+conf A "$rsock" "$key" "redis_timeout = 50ms" "$strict"
+"$ctl" -s "$dir/A.sock" reload >/dev/null 2>&1
+check "A is ok within 5 s after Redis resumes" wait_for 50 state_is A ok
+fcalls() { r INFO commandstats | sed -n 's/^cmdstat_fcall:calls=\([0-9]*\).*/\1/p'; }
+f0=$(fcalls)
+run A afterburst -m cycles -c 4 -d 1 -u 50 -a 50 -f 0 --precheck
+check "after the burst: every attempt answered" answered afterburst
+check "after the burst: decisions reach Redis again ($f0 -> $(fcalls) FCALLs)" \
+	[ "$(fcalls)" -gt "${f0:-0}" ]
+
 # ---- redis_password_file -----------------------------------------------------
 
 psock="$dir/redis-pw.sock"

@@ -124,9 +124,9 @@ if [ ! -x "$flood" ] || [ ! -x "$backend" ] || [ ! -e "$fbmod" ]; then
 	flood="$tmp/bin/flood" backend="$tmp/bin/flood-backend" fbmod="$tmp/bin/pam_floodbackend.so"
 	# shellcheck disable=SC2086
 	cc $cf -pthread -o "$flood" "$fsrc/flood.c" "$fsrc/flood_login.c" "$fsrc/flood_stats.c" \
-		"$fsrc/flood_report.c" -lpam &&
+		"$fsrc/flood_report.c" "$fsrc/flood_opt.c" -lpam &&
 		cc $cf -pthread -o "$backend" "$fsrc/backend.c" "$fsrc/backend_work.c" \
-			"$fsrc/backend_accounts.c" "$fsrc/flood_wire.c" &&
+			"$fsrc/backend_accounts.c" "$fsrc/flood_wire.c" "$fsrc/flood_opt.c" &&
 		cc $cf -fPIC -shared -o "$fbmod" "$fsrc/pam_floodbackend.c" "$fsrc/flood_wire.c" -lpam ||
 		{ echo "flood.sh: cannot compile bench/flood" >&2; exit 2; }
 fi

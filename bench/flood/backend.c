@@ -31,6 +31,9 @@
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include "backend.h"
+#include "flood_opt.h"
+
+static const char me[] = "flood-backend"; /* for messages */
 
 #define CTL_LINE 64
 
@@ -58,22 +61,6 @@ static void usage(FILE *f)
 
 /* Parses the number in S for option NAME into *out, within [MIN, MAX].
  * Returns 0, or -1 after saying what is wrong. */
-static int num(const char *name, const char *s, long min, long max, long *out)
-{
-	char *end = NULL;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, "flood-backend: %s: bad value '%s' (expected %ld..%ld)\n", name, s,
-		        min, max);
-		return -1;
-	}
-	*out = (long)v;
-	return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
@@ -101,10 +88,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'c': o->ctl = optarg; break;
 		case 'a': o->accounts = optarg; break;
 		case 'o': o->stats = optarg; break;
-		case 'w': rc = num("--workers", optarg, 1, 1024, &o->workers); break;
-		case 'd': rc = num("--delay", optarg, 0, 60000, &o->delay_ms); break;
-		case 'S': rc = num("--slow-ms", optarg, 0, 60000, &o->slow_ms); break;
-		case 'i': rc = num("--sample-ms", optarg, 10, 60000, &o->sample_ms); break;
+		case 'w': rc = fl_num(me, "--workers", optarg, 1, 1024, &o->workers); break;
+		case 'd': rc = fl_num(me, "--delay", optarg, 0, 60000, &o->delay_ms); break;
+		case 'S': rc = fl_num(me, "--slow-ms", optarg, 0, 60000, &o->slow_ms); break;
+		case 'i': rc = fl_num(me, "--sample-ms", optarg, 10, 60000, &o->sample_ms); break;
 		case 'h': usage(stdout); exit(0);
 		default: rc = -1; break;
 		}
@@ -262,7 +249,7 @@ static void ctl_read(struct backend *b, int ep, struct watch *w)
 	} else if (strcmp(line, "reset") == 0) {
 		bk_reset(b);
 		fprintf(f, "ok\n");
-	} else if (strncmp(line, "delay ", 6) == 0 && num("delay", line + 6, 0, 60000, &ms) == 0) {
+	} else if (strncmp(line, "delay ", 6) == 0 && fl_num(me, "delay", line + 6, 0, 60000, &ms) == 0) {
 		atomic_store(&b->delay_ms, ms);
 		fprintf(f, "ok\n");
 	} else {

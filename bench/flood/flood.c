@@ -40,6 +40,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include "flood.h"
+#include "flood_opt.h"
+
+static const char me[] = "flood"; /* for messages */
 
 #define FL_MAX_THREADS 4096
 #define FL_WARMUP_THREADS 8
@@ -104,21 +107,6 @@ static void usage(FILE *f)
 	        "             [--trusted-users N] [--fresh-users N]\n");
 }
 
-static int num(const char *name, const char *s, long min, long max, long *out)
-{
-	char *end = NULL;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, "flood: %s: bad value '%s' (expected %ld..%ld)\n", name, s, min, max);
-		return -1;
-	}
-	*out = (long)v;
-	return 0;
-}
-
 static int rate(const char *name, const char *s, double *out)
 {
 	char *end = NULL;
@@ -145,7 +133,7 @@ static int cpu_arg(struct fl_opts *o, const char *s)
 		        s);
 		return -1;
 	}
-	if (num("--cpu", eq + 1, 1, 1L << 30, &o->cpu_pid[o->ncpu]) != 0)
+	if (fl_num(me, "--cpu", eq + 1, 1, 1L << 30, &o->cpu_pid[o->ncpu]) != 0)
 		return -1;
 	o->cpu_name[o->ncpu] = strndup(s, (size_t)(eq - s));
 	if (o->cpu_name[o->ncpu] == NULL) {
@@ -215,20 +203,20 @@ static int parse_opts(int argc, char **argv, struct fl_opts *o, struct init_file
 		case '1': init->accounts = optarg; break;
 		case '2': init->passwd = optarg; break;
 		case '3': init->group = optarg; break;
-		case 'd': rc = num("--duration", optarg, 1, 3600, &o->duration_s); break;
-		case 'b': rc = num("--bots", optarg, 0, FL_MAX_THREADS, &o->bots); break;
-		case 'a': rc = num("--bot-addrs", optarg, 1, 65536, &o->bot_addrs); break;
-		case 'R': rc = num("--bot-real", optarg, 0, 100, &o->bot_real_pct); break;
-		case 'p': rc = num("--bot-pause", optarg, 0, 60000, &o->bot_pause_ms); break;
-		case 'T': rc = num("--trusted-users", optarg, 1, 3 * 254, &o->trusted_users); break;
-		case 'F': rc = num("--fresh-users", optarg, 1, 99999, &o->fresh_users); break;
+		case 'd': rc = fl_num(me, "--duration", optarg, 1, 3600, &o->duration_s); break;
+		case 'b': rc = fl_num(me, "--bots", optarg, 0, FL_MAX_THREADS, &o->bots); break;
+		case 'a': rc = fl_num(me, "--bot-addrs", optarg, 1, 65536, &o->bot_addrs); break;
+		case 'R': rc = fl_num(me, "--bot-real", optarg, 0, 100, &o->bot_real_pct); break;
+		case 'p': rc = fl_num(me, "--bot-pause", optarg, 0, 60000, &o->bot_pause_ms); break;
+		case 'T': rc = fl_num(me, "--trusted-users", optarg, 1, 3 * 254, &o->trusted_users); break;
+		case 'F': rc = fl_num(me, "--fresh-users", optarg, 1, 99999, &o->fresh_users); break;
 		case 't': rc = rate("--trusted-rate", optarg, &o->trusted_rate); break;
 		case 'f': rc = rate("--fresh-rate", optarg, &o->fresh_rate); break;
-		case 'L': rc = num("--legit-threads", optarg, 1, 1024, &o->legit_threads); break;
-		case 'C': rc = num("--client-timeout", optarg, 1, 600000, &o->client_timeout_ms); break;
-		case 'w': rc = num("--slow-at", optarg, 1, 3600, &o->slow_at_s); break;
-		case 'm': rc = num("--slow-ms", optarg, 0, 60000, &o->slow_ms); break;
-		case 's': rc = num("--seed", optarg, 1, 1L << 31, &seed); break;
+		case 'L': rc = fl_num(me, "--legit-threads", optarg, 1, 1024, &o->legit_threads); break;
+		case 'C': rc = fl_num(me, "--client-timeout", optarg, 1, 600000, &o->client_timeout_ms); break;
+		case 'w': rc = fl_num(me, "--slow-at", optarg, 1, 3600, &o->slow_at_s); break;
+		case 'm': rc = fl_num(me, "--slow-ms", optarg, 0, 60000, &o->slow_ms); break;
+		case 's': rc = fl_num(me, "--seed", optarg, 1, 1L << 31, &seed); break;
 		case 'c': rc = cpu_arg(o, optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: rc = -1; break;

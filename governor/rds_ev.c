@@ -30,11 +30,16 @@ struct rds_ev {
 	int dead;     /* hiredis freed the context during our own call */
 };
 
+/* Also for a half-made one (rds_ev_attach): libevent's event_free takes
+ * no NULL. */
 static void ev_free(struct rds_ev *e)
 {
-	event_free(e->rev);
-	event_free(e->wev);
-	event_free(e->flush);
+	if (e->rev != NULL)
+		event_free(e->rev);
+	if (e->wev != NULL)
+		event_free(e->wev);
+	if (e->flush != NULL)
+		event_free(e->flush);
 	free(e);
 }
 
@@ -128,13 +133,7 @@ int rds_ev_attach(redisAsyncContext *ac, struct event_base *base)
 	e->wev = event_new(base, fd, EV_WRITE, on_write, e);
 	e->flush = event_new(base, -1, 0, on_flush, e);
 	if (e->rev == NULL || e->wev == NULL || e->flush == NULL) {
-		if (e->rev != NULL)
-			event_free(e->rev);
-		if (e->wev != NULL)
-			event_free(e->wev);
-		if (e->flush != NULL)
-			event_free(e->flush);
-		free(e);
+		ev_free(e);
 		return REDIS_ERR;
 	}
 	ac->ev.data = e;
